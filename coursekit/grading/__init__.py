@@ -1,0 +1,17 @@
+"""Grading: helpers for notebook test cells, and the pipeline behind ``coursekit grade``.
+
+Test cells import from here::
+
+    from coursekit.grading import run_unit, expect_close, compare_to_reference, fresh_rng
+"""
+from .checks import (CheckFailed, check, describe_inputs, diagnose, expect_close,
+                     expect_equal, expect_finite, expect_shape, run_unit)
+from .compare import compare_outputs, compare_to_reference
+from .reference import reference
+from .seeds import fresh_rng, run_seed
+
+__all__ = [
+    "CheckFailed", "check", "describe_inputs", "diagnose", "expect_close", "expect_equal",
+    "expect_finite", "expect_shape", "run_unit", "compare_outputs", "compare_to_reference",
+    "reference", "fresh_rng", "run_seed",
+]

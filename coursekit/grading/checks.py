@@ -1,0 +1,313 @@
+"""Checks for notebook test cells: call a student's function, compare, explain.
+
+Every check raises :class:`CheckFailed` (an ``AssertionError``) whose message
+says what is wrong in words a student can act on: "dx has the right values but
+is transposed", "loss is 4 times too large: did you sum over the N=4 samples
+instead of averaging?", "wrong only where x == 0".
+
+Typical test cell::
+
+    from coursekit.grading import run_unit, expect_close
+    p = run_unit(softmax, np.array([[1.0, 2.0, 3.0]]))
+    expect_close("softmax([[1, 2, 3]])", p, [[0.09003057, 0.24472847, 0.66524096]])
+
+A test cell's points are all-or-nothing (nbgrader scores a cell by whether it
+raised), so tests for one unit are split over several cells for partial credit.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+__all__ = [
+    "CheckFailed",
+    "check",
+    "run_unit",
+    "diagnose",
+    "expect_close",
+    "expect_equal",
+    "expect_shape",
+    "expect_finite",
+    "describe_inputs",
+]
+
+
+class CheckFailed(AssertionError):
+    """A test found a mistake; the message explains it."""
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise :class:`CheckFailed` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+# ----------------------------------------------------------------------------
+# formatting
+# ----------------------------------------------------------------------------
+def _fmt(value: Any) -> str:
+    """Short, readable rendering of a number or a small array."""
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        try:
+            return f"{float(arr):.6g}"
+        except (TypeError, ValueError):
+            return repr(value)
+    if arr.size <= 12:
+        return np.array2string(arr, precision=6, separator=", ", suppress_small=False)
+    return f"array of shape {arr.shape}"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"array {value.shape}" if value.ndim else _fmt(value)
+    if isinstance(value, (bool, int, float, np.number)):
+        return _fmt(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in list(value.items())[:6]) + "}"
+    if isinstance(value, (list, tuple)) and len(value) <= 6:
+        inner = ", ".join(_describe(v) for v in value)
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    return type(value).__name__
+
+
+def describe_inputs(args: tuple = (), kwargs: Mapping[str, Any] | None = None) -> str:
+    """``"(array (4, 10), array (4,), reg=0.1)"``: what a function was called with."""
+    parts = [_describe(a) for a in args]
+    parts += [f"{k}={_describe(v)}" for k, v in (kwargs or {}).items()]
+    return "(" + ", ".join(parts) + ")"
+
+
+# ----------------------------------------------------------------------------
+# calling student code
+# ----------------------------------------------------------------------------
+def _snapshot(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    return None
+
+
+def _changed(before: Any, after: Any) -> bool:
+    if isinstance(before, np.ndarray):
+        return not (isinstance(after, np.ndarray) and before.shape == after.shape
+                    and np.array_equal(before, after, equal_nan=True))
+    if isinstance(before, dict):
+        return any(k in after and _changed(v, after[k]) for k, v in before.items())
+    return False
+
+
+def run_unit(fn: Callable, *args: Any, name: str | None = None,
+             may_modify: tuple[str | int, ...] = (), **kwargs: Any) -> Any:
+    """Call a student's function and turn the usual problems into clear failures.
+
+    - a stub that still raises ``NotImplementedError`` -> "not implemented yet";
+    - any other exception -> which function, on which inputs, raised what;
+    - any warning (overflow in ``exp``, division by zero, ...) -> a failure that
+      names it (nbgrader would silently give 0 for the stderr it writes);
+    - an argument modified in place -> a failure, unless its position or name is
+      listed in ``may_modify`` (e.g. ``bn_param``, whose running averages are
+      updated in place by contract).
+
+    Parameters
+    ----------
+    fn : callable
+        The student's function.
+    *args, **kwargs
+        Passed to ``fn`` as they are.
+    name : str, optional
+        How to call the function in messages (default ``fn.__name__``).
+    may_modify : tuple of int or str
+        Positions or keyword names of arguments that ``fn`` may change.
+
+    Returns
+    -------
+    Whatever ``fn`` returns.
+    """
+    label = name or getattr(fn, "__name__", "your function")
+    if not callable(fn):
+        raise CheckFailed(f"{label} should be a function, but it is a {type(fn).__name__}.")
+    watched = {i: _snapshot(a) for i, a in enumerate(args) if i not in may_modify}
+    watched.update({k: _snapshot(v) for k, v in kwargs.items() if k not in may_modify})
+    inputs = describe_inputs(args, kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with np.errstate(all="warn"):
+            try:
+                result = fn(*args, **kwargs)
+            except NotImplementedError:
+                raise CheckFailed(
+                    f"{label} is not implemented yet: it still raises NotImplementedError. "
+                    f"Replace the `raise NotImplementedError(...)` line with your code."
+                ) from None
+            except CheckFailed:
+                raise
+            except Exception as err:  # the student's bug: report it, keep its traceback
+                raise CheckFailed(
+                    f"{label}{inputs} raised {type(err).__name__}: {err}"
+                ) from err
+    if caught:
+        first = caught[0]
+        raise CheckFailed(
+            f"{label}{inputs} emitted a {first.category.__name__}: \"{first.message}\". "
+            "A warning here usually means a numerical problem (overflow in exp, log of 0, "
+            "division by zero); your code must run without warnings."
+        )
+    for key, before in watched.items():
+        if before is None:
+            continue
+        after = args[key] if isinstance(key, int) else kwargs[key]
+        if _changed(before, after):
+            what = f"argument {key + 1}" if isinstance(key, int) else f"argument {key!r}"
+            raise CheckFailed(
+                f"{label} changed its input ({what}) in place. Work on a copy "
+                "(e.g. `x = x.copy()`, or `np.maximum(x, 0)` instead of `x[x < 0] = 0`)."
+            )
+    return result
+
+
+# ----------------------------------------------------------------------------
+# diagnosing a wrong array
+# ----------------------------------------------------------------------------
+def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def diagnose(got: Any, want: Any, *, rtol: float = 1e-6, atol: float = 1e-9,
+             hints: Mapping[float, str] | None = None,
+             masks: Mapping[str, np.ndarray] | None = None) -> str | None:
+    """Say how ``got`` differs from ``want``, or return None when they agree.
+
+    Parameters
+    ----------
+    got, want : array_like
+        The student's value and the expected one.
+    rtol, atol : float
+        Tolerances, as in ``np.allclose``.
+    hints : dict {factor: sentence}, optional
+        Extra explanation when ``got`` is ``factor`` times ``want`` (for
+        example ``{N: "you summed over the N samples instead of averaging"}``).
+    masks : dict {description: bool array}, optional
+        Regions of the input (e.g. ``{"x == 0": x == 0}``); when every wrong
+        entry lies inside one region, the message says so.
+    """
+    if got is None:
+        return "is None: did you forget to `return` it?"
+    if isinstance(got, tuple) and not isinstance(want, tuple):
+        return f"is a tuple of {len(got)} values, but a single array was expected."
+    try:
+        g = np.asarray(got, dtype=float)
+    except (TypeError, ValueError):
+        return f"should be numeric, but it is a {type(got).__name__}."
+    w = np.asarray(want, dtype=float)
+
+    if g.shape != w.shape:
+        msg = f"has shape {g.shape} but should have shape {w.shape}"
+        if g.ndim == 2 and g.shape == w.shape[::-1]:
+            if _close(g.T, w, rtol, atol):
+                return msg + ": the values are right but transposed."
+            return msg + ": it looks transposed."
+        if w.ndim == 0:
+            return msg + ": it should be a single number. Did you forget to sum or average?"
+        if g.ndim == 0:
+            return msg + ": it is a single number. Did you sum or average over an axis you should keep?"
+        if g.size == w.size:
+            if _close(g.reshape(w.shape), w, rtol, atol):
+                return msg + ": the values are right; reshape it (e.g. `.reshape(x.shape)`)."
+            return msg + " (same number of entries: reshape it, and check the order of the axes)."
+        if g.size == 1 and w.size > 1:
+            return msg + ". Did you average over everything instead of along one axis?"
+        return msg + "."
+
+    if g.ndim == 0:
+        if not np.isfinite(g) and np.isfinite(w):
+            return f"is {_fmt(g)} but should be {_fmt(w)}: a numerical overflow or a log of 0?"
+    else:
+        bad_finite = ~np.isfinite(g) & np.isfinite(w)
+        if bad_finite.any():
+            idx = tuple(int(i) for i in np.argwhere(bad_finite)[0])
+            return (f"contains {int(bad_finite.sum())} NaN/inf value(s) (the first at index {idx}) "
+                    "where finite numbers were expected: a numerical overflow or a log of 0?")
+
+    if _close(g, w, rtol, atol):
+        return None
+    if g.ndim == 2 and g.shape[0] == g.shape[1] and g.shape[0] > 1 and _close(g.T, w, rtol, atol):
+        return "has the right values but transposed."
+    if np.any(w != 0) and _close(g, -w, rtol, atol):
+        return "has the right size but the wrong sign."
+
+    denom = float(np.sum(w * w))
+    if denom > 0 and np.all(np.isfinite(g)):
+        factor = float(np.sum(g * w) / denom)
+        if not np.isclose(factor, 1.0, rtol=1e-4) and abs(factor) > 1e-12 \
+                and _close(g, factor * w, rtol * 10, atol * 10):
+            msg = f"is {factor:.6g} times the expected value (off by a constant factor)."
+            for key, text in (hints or {}).items():
+                if np.isclose(factor, key, rtol=1e-3):
+                    msg += " " + text
+                    break
+            return msg
+    diff = g - w
+    if g.size > 1 and np.all(np.isfinite(diff)) and np.allclose(diff, diff.flat[0], rtol=0, atol=max(atol, 1e-9) * 10):
+        return f"is off by the same constant {_fmt(diff.flat[0])} everywhere."
+
+    with np.errstate(invalid="ignore"):
+        wrong = ~np.isclose(g, w, rtol=rtol, atol=atol)
+    err = np.where(wrong, np.abs(np.nan_to_num(diff, nan=np.inf)), 0)
+    worst = np.unravel_index(int(np.argmax(err)), g.shape) if g.ndim else ()
+    where = f" at index {tuple(int(i) for i in worst)}" if g.ndim else ""
+    msg = (f"is wrong at {int(wrong.sum())} of {g.size} entries; the worst{where}: "
+           f"got {_fmt(g[worst])}, expected {_fmt(w[worst])}.")
+    for desc, mask in (masks or {}).items():
+        mask = np.broadcast_to(np.asarray(mask, dtype=bool), g.shape)
+        if mask.any() and not (wrong & ~mask).any():
+            msg += f" All the wrong entries are where {desc}."
+            break
+    return msg
+
+
+def expect_close(what: str, got: Any, want: Any, *, rtol: float = 1e-6, atol: float = 1e-9,
+                 hints: Mapping[float, str] | None = None,
+                 masks: Mapping[str, np.ndarray] | None = None) -> None:
+    """Fail with an explanation unless ``got`` is close to ``want``.
+
+    ``what`` names the value in the message, e.g. ``"dx from softmax_loss"``.
+    """
+    problem = diagnose(got, want, rtol=rtol, atol=atol, hints=hints, masks=masks)
+    if problem is not None:
+        raise CheckFailed(f"{what} {problem}")
+
+
+def expect_equal(what: str, got: Any, want: Any) -> None:
+    """Fail unless ``got`` equals ``want`` exactly (labels, integer arrays, shapes)."""
+    g, w = np.asarray(got), np.asarray(want)
+    if g.shape != w.shape:
+        raise CheckFailed(f"{what} has shape {g.shape} but should have shape {w.shape}.")
+    if not np.array_equal(g, w):
+        wrong = np.argwhere(g != w)
+        first = tuple(int(i) for i in wrong[0]) if g.ndim else ()
+        raise CheckFailed(
+            f"{what} differs at {len(wrong) if g.ndim else 1} of {max(g.size, 1)} entries; "
+            f"first at index {first}: got {_fmt(g[first])}, expected {_fmt(w[first])}."
+        )
+
+
+def expect_shape(what: str, got: Any, shape: tuple[int, ...]) -> None:
+    """Fail unless ``got`` is an array of the given shape."""
+    if not isinstance(got, (np.ndarray, np.generic, float, int)):
+        raise CheckFailed(f"{what} should be a NumPy array of shape {shape}, "
+                          f"but it is a {type(got).__name__}.")
+    if np.shape(got) != tuple(shape):
+        raise CheckFailed(f"{what} has shape {np.shape(got)} but should have shape {tuple(shape)}.")
+
+
+def expect_finite(what: str, got: Any, hint: str = "") -> None:
+    """Fail if ``got`` holds NaN or infinity."""
+    g = np.asarray(got, dtype=float)
+    if not np.all(np.isfinite(g)):
+        count = int(np.sum(~np.isfinite(g)))
+        msg = f"{what} contains {count} NaN/inf value(s)."
+        raise CheckFailed(msg + (" " + hint if hint else ""))

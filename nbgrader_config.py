@@ -1,0 +1,41 @@
+"""nbgrader configuration for the coursekit course.
+
+Lives at the repository root so that plain ``nbgrader generate_assignment``,
+``autograde``, ``generate_feedback`` and ``export`` work from here, exactly as
+``coursekit release / grade / feedback / export`` do.
+"""
+import os
+
+c = get_config()  # noqa: F821  (injected by traitlets)
+
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "coursekit"
+c.CourseDirectory.source_directory = "solutions"   # solved reference notebooks
+c.CourseDirectory.release_directory = "assignments"  # generated student release (committed)
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+# sqlite by default; point COURSEKIT_DB_URL at PostgreSQL for a shared course server.
+c.CourseDirectory.db_url = os.environ.get(
+    "COURSEKIT_DB_URL",
+    "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db"),
+)
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.png", "*.html",
+]
+
+# Student stubs: keep signature and docstring, body raises NotImplementedError.
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\nraise NotImplementedError(\"not implemented yet: replace this line with your code\")",
+}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Execution during autograding: every cell gets at most this many seconds.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+# Cap what a cell may print (floods are cut, not stored).
+c.LimitOutput.max_lines = 300
+c.LimitOutput.max_traceback = 60
+# A student who deletes a test cell gets it back, instead of "needs manual grade".
+c.OverwriteCells.add_missing_cells = True
+c.Autograde.create_student = True

@@ -135,7 +135,7 @@ def run_unit(fn: Callable, *args: Any, name: str | None = None,
     inputs = describe_inputs(args, kwargs)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with np.errstate(all="warn"):
+        with np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
             try:
                 result = fn(*args, **kwargs)
             except NotImplementedError:

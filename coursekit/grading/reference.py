@@ -47,25 +47,28 @@ def find_course_root(start: str | os.PathLike | None = None) -> Path:
     )
 
 
-def _is_definitional(source: str) -> bool:
-    """True for cells made only of imports, definitions, docstrings and constants."""
+def _definitions(source: str) -> ast.Module | None:
+    """The top-level imports, definitions and constants of a cell (None if there are none).
+
+    IPython magics (``%matplotlib inline``) are dropped; statements that do work
+    (training, plotting, printing) are skipped.
+    """
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
     try:
-        tree = ast.parse(source)
-    except SyntaxError:  # IPython magics and the like
-        return False
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+    keep = []
     for node in tree.body:
         if isinstance(node, _DEFINITIONAL):
-            continue
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            continue
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            keep.append(node)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
             try:
                 ast.literal_eval(node.value)
-                continue
             except ValueError:
-                return False
-        return False
-    return bool(tree.body)
+                continue
+            keep.append(node)
+    return ast.Module(body=keep, type_ignores=[]) if keep else None
 
 
 @functools.lru_cache(maxsize=None)
@@ -74,10 +77,14 @@ def _load(path: str, mtime: float) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": f"coursekit_reference_{Path(path).stem}"}
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or (meta.get("grade") and not meta.get("solution")):
-            continue  # test cells are not part of the reference
-        if _is_definitional(cell.source):
-            exec(compile(cell.source, f"<reference {Path(path).name}>", "exec"), namespace)
+        # the reference: solution cells and the locked (instructor-written) setup
+        # cells; test cells and free code cells (plots, training) are not part of it
+        if cell.cell_type != "code" or not (meta.get("solution") or
+                                             (meta.get("locked") and not meta.get("grade"))):
+            continue
+        module = _definitions(cell.source)
+        if module is not None:
+            exec(compile(module, f"<reference {Path(path).name}>", "exec"), namespace)
     return namespace
 
 

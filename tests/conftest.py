@@ -1,0 +1,38 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def make_course(tmp: Path, assignments=None) -> Path:
+    """A scratch course: the repo's config, solutions and release, no graded work."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "nbgrader_config.py", tmp / "nbgrader_config.py")
+    for folder in ("solutions", "assignments"):
+        for a in assignments or sorted(p.name for p in (ROOT / folder).iterdir() if p.is_dir()):
+            shutil.copytree(ROOT / folder / a, tmp / folder / a)
+    return tmp
+
+
+def run_coursekit(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the ``coursekit`` command as an instructor would, at the course root."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    proc = subprocess.run([sys.executable, "-m", "coursekit.cli", *args], cwd=course, env=env,
+                          text=True, capture_output=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"coursekit {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def course_factory(tmp_path):
+    def factory(name="course", assignments=None):
+        return make_course(tmp_path / name, assignments)
+    return factory

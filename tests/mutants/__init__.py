@@ -1,0 +1,15 @@
+"""Deliberately wrong implementations ("mutants"), one catalogue per assignment.
+
+Each mutant replaces one solution cell with a classic student bug. Grading must
+take points off that unit, and the failure message must explain the bug (the
+``expect`` regular expression is matched against the failing cells' messages).
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str      # short id, also the fake student's name in end-to-end grading
+    unit: str      # the solution cell it replaces
+    code: str      # the wrong cell
+    expect: str    # regex the failure message must match (case-insensitive)

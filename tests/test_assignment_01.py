@@ -1,0 +1,98 @@
+"""01_softmax: the reference is right, and its tests catch every mutant (in-process, fast)."""
+import re
+
+import numpy as np
+import pytest
+
+from coursekit.gradcheck import eval_numerical_gradient
+from coursekit.grading import reference
+
+from .harness import run_tests, unit_tests, units_of
+from .mutants.m01_softmax import MUTANTS
+
+A = "01_softmax"
+UNITS = units_of(A)
+
+
+@pytest.fixture(scope="module")
+def ref():
+    from coursekit.grading.reference import reference_namespace
+    return reference_namespace(A)
+
+
+def test_every_contract_unit_has_a_solution_cell_and_tests():
+    assert UNITS == ["softmax", "log_softmax", "softmax_loss", "softmax_loss_naive",
+                     "softmax_loss_vectorized", "predict"]
+    result = run_tests(A)
+    for unit in UNITS:
+        assert len(unit_tests(result, unit, UNITS)) >= 1, unit
+    assert sum(len(unit_tests(result, u, UNITS)) >= 2 for u in UNITS) >= 5  # partial credit is real
+
+
+def test_reference_scores_full_marks_for_several_seeds():
+    for seed in (1, 2, 3):
+        result = run_tests(A, seed=seed)
+        assert result.failed() == [], {g: result.cells[g].message for g in result.failed()}
+
+
+def test_blank_release_scores_zero():
+    result = run_tests(A, blank=True)
+    assert result.score() == 0
+    for cell in result.cells.values():
+        assert "not implemented yet" in cell.message
+
+
+def test_softmax_reference_stable_and_warning_free(ref):
+    with np.errstate(all="raise", under="ignore"):
+        p = ref.softmax(np.array([[1e4, 0, -1e4], [-1e4, -1e4, 1e4]]))
+        lp = ref.log_softmax(np.array([[0.0, -1e4]]))
+    assert np.allclose(p, [[1, 0, 0], [0, 0, 1]])
+    assert np.allclose(lp, [[0.0, -1e4]])
+    z = np.random.default_rng(0).normal(size=(2, 3, 5))
+    assert np.allclose(ref.softmax(z).sum(-1), 1)
+    assert np.allclose(np.exp(ref.log_softmax(z)), ref.softmax(z))
+
+
+def test_softmax_loss_reference_against_numerical_gradient(ref):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 4)), rng.integers(4, size=6)
+    loss, dx = ref.softmax_loss(x, y)
+    assert np.isclose(loss, -np.mean(np.log(ref.softmax(x)[np.arange(6), y])))
+    num = eval_numerical_gradient(lambda v: ref.softmax_loss(v, y)[0], x.copy())
+    assert np.allclose(dx, num, rtol=1e-6, atol=1e-9)
+
+
+def test_linear_classifier_reference_naive_equals_vectorized_and_gradient(ref):
+    rng = np.random.default_rng(1)
+    W, X, y = rng.normal(size=(5, 3)), rng.normal(size=(7, 5)), rng.integers(3, size=7)
+    for reg in (0.0, 0.8):
+        ln, dn = ref.softmax_loss_naive(W, X, y, reg)
+        lv, dv = ref.softmax_loss_vectorized(W, X, y, reg)
+        assert np.isclose(ln, lv) and np.allclose(dn, dv)
+        num = eval_numerical_gradient(lambda w: ref.softmax_loss_vectorized(w, X, y, reg)[0], W.copy())
+        assert np.allclose(dv, num, rtol=1e-6, atol=1e-9)
+    assert np.isclose(ref.softmax_loss_vectorized(np.zeros((5, 3)), X, y, 0.0)[0], np.log(3))
+    assert ref.predict(W, X).tolist() == np.argmax(X @ W, axis=1).tolist()
+
+
+def test_seed_changes_hidden_inputs_and_replays():
+    a, b, a2 = run_tests(A, seed=11), run_tests(A, seed=12), run_tests(A, seed=11)
+    hidden = "test_softmax_loss_grad"
+    assert "seed 11" in a.cells[hidden].output and "seed 12" in b.cells[hidden].output
+    assert a.cells[hidden].output == a2.cells[hidden].output
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
+def test_mutant_loses_points_on_its_unit_with_a_clear_message(mutant):
+    result = run_tests(A, replace={mutant.unit: mutant.code})
+    own = unit_tests(result, mutant.unit, UNITS)
+    failed_own = [g for g in own if g in result.failed()]
+    assert failed_own, f"{mutant.name}: no test of {mutant.unit} failed"
+    messages = " | ".join(result.cells[g].message for g in failed_own)
+    assert re.search(mutant.expect, messages, re.I), f"{mutant.name}: message was {messages}"
+    assert "AssertionError: \n" not in messages
+
+
+def test_there_are_at_least_ten_mutants():
+    assert len(MUTANTS) >= 10
+    assert {m.unit for m in MUTANTS} == set(UNITS)

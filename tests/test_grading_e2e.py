@@ -1,0 +1,73 @@
+"""Grading end to end through `coursekit grade` (real nbgrader, real kernels): slow."""
+import html
+import re
+
+import pytest
+
+from coursekit.grading.course import Course
+from coursekit.grading.results import read_results
+from coursekit.grading.submissions import build_submission
+
+from .conftest import run_coursekit
+from .mutants.m01_softmax import MUTANTS as MUTANTS_01
+
+pytestmark = pytest.mark.slow
+
+CATALOGUES = {"01_softmax": MUTANTS_01}
+
+
+def _feedback_text(course, student, assignment):
+    pages = list((course / "feedback" / student / assignment).glob("*.html"))
+    assert pages, f"no feedback for {student}"
+    return html.unescape(re.sub(r"<[^>]+>", " ", pages[0].read_text()))
+
+
+@pytest.mark.parametrize("assignment", sorted(CATALOGUES))
+def test_grade_solved_blank_and_every_mutant(course_factory, assignment):
+    root = course_factory(assignments=[assignment])
+    course = Course(root)
+    build_submission(course, assignment, "solved", solve="all")
+    build_submission(course, assignment, "blank", solve=None)
+    for m in CATALOGUES[assignment]:
+        build_submission(course, assignment, m.name, solve="all", replace={m.unit: m.code})
+
+    out = run_coursekit(root, "grade", assignment).stdout
+    assert f"graded {2 + len(CATALOGUES[assignment])} submission(s)" in out
+    results = {r.student: r for r in read_results(course, assignment)}
+    solved, blank = results["solved"], results["blank"]
+    assert solved.max_score > 0
+    assert solved.score == solved.max_score, solved.tests
+    assert blank.score == 0, blank.tests
+
+    run_coursekit(root, "feedback", assignment)
+    for m in CATALOGUES[assignment]:
+        r = results[m.name]
+        got, out_of = r.units[m.unit]
+        assert got < out_of, f"{m.name} lost no points on {m.unit}: {r.tests}"
+        text = _feedback_text(root, m.name, assignment)
+        assert re.search(m.expect, text, re.I), f"{m.name}: feedback does not explain the bug"
+
+    csv = run_coursekit(root, "export", assignment, "-o", "-").stdout.splitlines()
+    assert csv[0].startswith("student,assignment,score,max_score")
+    assert len(csv) == 1 + 2 + len(CATALOGUES[assignment])
+
+
+def test_plain_nbgrader_scores_honest_work_like_coursekit(course_factory):
+    """Honest submissions: `nbgrader autograde` and `coursekit grade` agree cell by cell."""
+    assignment = "01_softmax"
+    scores = {}
+    for how in ("plain", "coursekit"):
+        root = course_factory(how, [assignment])
+        course = Course(root)
+        build_submission(course, assignment, "full", solve="all")
+        build_submission(course, assignment, "none", solve=None)
+        build_submission(course, assignment, "half", solve=["softmax", "log_softmax", "predict"])
+        if how == "plain":
+            course.nbgrader("generate_assignment", assignment, "--force")
+            course.nbgrader("autograde", assignment, "--force")
+        else:
+            run_coursekit(root, "grade", assignment)
+        scores[how] = {r.student: r.tests for r in read_results(course, assignment)}
+    assert scores["plain"] == scores["coursekit"]
+    half = scores["coursekit"]["half"]
+    assert 0 < sum(s for s, _ in half.values()) < sum(m for _, m in half.values())

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import itertools
 import sys
+import warnings
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,6 +32,8 @@ __all__ = [
     "SIMPLEX_CORNERS",
     "interactive_figure",
     "refresh",
+    "is_live",
+    "StaticCanvas",
     "simplex_xy",
     "draw_simplex",
     "plot_decision_boundary",
@@ -138,7 +141,9 @@ def interactive_figure(figsize=(8.0, 3.6), *, backend="auto", **kw):
                 raise
         else:
             canvas = Canvas(fig)  # also sets fig.canvas
-            FigureManager(canvas, next(_figure_numbers))  # not registered with pyplot
+            with warnings.catch_warnings():  # ipympl's Toolbar trips a traitlets deprecation
+                warnings.simplefilter("ignore", DeprecationWarning)
+                FigureManager(canvas, next(_figure_numbers))  # not registered with pyplot
             canvas.toolbar_visible = False
             canvas.header_visible = False
             canvas.footer_visible = False

@@ -9,11 +9,11 @@ from coursekit.grading.results import read_results
 from coursekit.grading.submissions import build_submission
 
 from .conftest import run_coursekit
-from .mutants.m01_softmax import MUTANTS as MUTANTS_01
+from .mutants import catalogues
 
 pytestmark = pytest.mark.slow
 
-CATALOGUES = {"01_softmax": MUTANTS_01}
+CATALOGUES = catalogues()
 
 
 def _feedback_text(course, student, assignment):

@@ -32,8 +32,7 @@ def _close_figures():
 
 
 def test_interactive_figure_is_an_ipympl_canvas_widget():
-    from ipympl.backend_nbagg import Canvas
-
+    Canvas, _ = plots._ipympl_classes()  # (a plain `import ipympl` would switch backends)
     fig, widget = interactive_figure(figsize=(4, 3))
     assert isinstance(fig, Figure)
     assert isinstance(widget, Canvas) and isinstance(widget, ipywidgets.DOMWidget)
@@ -47,6 +46,7 @@ def test_interactive_figure_is_an_ipympl_canvas_widget():
     line.set_ydata([1, 0])
     refresh(fig)  # no front-end: must be a cheap no-op, not an error
     fig.canvas.draw()  # Agg rendering still works (what the front-end asks for)
+    assert matplotlib.get_backend().lower() == "agg"
 
 
 def test_interactive_figure_is_invisible_to_pyplot():

@@ -142,17 +142,16 @@ def soft_hinge_curves(margins, num_classes=5, spread=0.0, loss_fn=None, *, rtol=
     hints = []
     if np.any(np.isnan(student)):
         where = m[np.isnan(student)]
-        hints.append(f"nan (e.g. at margin {where[-1]:.4g}) usually means exp overflowed: "
+        hints.append(f"A nan (e.g. at margin {where[-1]:.4g}) usually means exp overflowed: "
                      "subtract each row's max logit before exponentiating")
     if np.any(np.isinf(student)):
         where = m[np.isinf(student)]
-        hints.append(f"inf (e.g. at margin {where[0]:.4g}) usually means log(0) of an "
+        hints.append(f"An inf (e.g. at margin {where[0]:.4g}) usually means log(0) of an "
                      "underflowed probability: compute log p with log-sum-exp (log_softmax)")
     if not hints:
-        hints.append("check that each row is normalised (sum over axis 1), that the loss is "
+        hints.append("Check that each row is normalised (sum over axis 1), that the loss is "
                      "-log p[y], and that you average over N")
-    joined = "; ".join(hints)
-    verdict += ". " + joined[0].upper() + joined[1:]
+    verdict += ". " + "; ".join(hints)
     if messages:
         verdict += f" [NumPy warned: {'; '.join(messages[:2])}]"
     result["verdict"] = verdict

@@ -13,3 +13,16 @@ class Mutant:
     unit: str      # the solution cell it replaces
     code: str      # the wrong cell
     expect: str    # regex the failure message must match (case-insensitive)
+
+
+def catalogues() -> dict:
+    """``{assignment: [Mutant, ...]}`` from every ``m*.py`` module in this folder."""
+    import importlib
+    import pkgutil
+
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("m"):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            found[module.ASSIGNMENT] = module.MUTANTS
+    return dict(sorted(found.items()))

@@ -1,6 +1,8 @@
 """Wrong implementations of the 01_softmax units."""
 from . import Mutant
 
+ASSIGNMENT = "01_softmax"
+
 MUTANTS = [
     Mutant("softmax_no_shift", "softmax", '''
 def softmax(z):

@@ -1,0 +1,60 @@
+"""The committed student release is fresh, its stubs fail, the solved source passes.
+
+nbgrader's `validate` command exits 0 even when tests fail, so these call its
+Validator directly and read the result.
+"""
+from pathlib import Path
+
+import pytest
+
+from coursekit.grading.course import Course
+from coursekit.grading.release import stale_files
+
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = Course(ROOT)
+ASSIGNMENTS = COURSE.assignments()
+
+
+def _validator(invert=False):
+    from nbgrader.validator import Validator
+
+    validator = Validator()
+    validator.invert = invert
+    return validator
+
+
+def test_every_assignment_has_a_release():
+    assert ASSIGNMENTS, "no assignments under solutions/"
+    for a in ASSIGNMENTS:
+        assert list((ROOT / "assignments" / a).glob("*.ipynb")), f"assignments/{a} is missing"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_is_up_to_date(assignment):
+    stale = stale_files(COURSE, assignment)
+    assert stale == [], (f"assignments/{assignment} differs from a fresh generation in {stale}: "
+                         f"run `coursekit release {assignment}` and commit the result")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_stubs_fail_every_test(assignment):
+    for nb in sorted((ROOT / "assignments" / assignment).glob("*.ipynb")):
+        result = _validator(invert=True).validate(str(nb))
+        assert "changed" not in result and "type_changed" not in result, result
+        assert not result.get("passed"), [c["source"][:120] for c in result["passed"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solved_source_passes_validation(assignment):
+    for nb in sorted((ROOT / "solutions" / assignment).glob("*.ipynb")):
+        result = _validator().validate(str(nb))
+        assert not result.get("failed"), [c["raw_error"][-600:] for c in result["failed"]]
+
+
+def test_release_has_no_solution_or_hidden_test():
+    for nb in ROOT.glob("assignments/*/*.ipynb"):
+        text = nb.read_text()
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, nb

@@ -39,3 +39,11 @@ c.LimitOutput.max_traceback = 60
 # A student who deletes a test cell gets it back, instead of "needs manual grade".
 c.OverwriteCells.add_missing_cells = True
 c.Autograde.create_student = True
+# Feedback shows each test's result and message, but not the hidden tests' code
+# (nor, in tracebacks, the lines around a failure inside a hidden test).
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "coursekit.grading.tracebacks.ShortTracebacks",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -40,12 +40,16 @@ def test_grade_solved_blank_and_every_mutant(course_factory, assignment):
     assert blank.score == 0, blank.tests
 
     run_coursekit(root, "feedback", assignment)
+    seeds_shown = 0
     for m in CATALOGUES[assignment]:
         r = results[m.name]
         got, out_of = r.units[m.unit]
         assert got < out_of, f"{m.name} lost no points on {m.unit}: {r.tests}"
         text = _feedback_text(root, m.name, assignment)
         assert re.search(m.expect, text, re.I), f"{m.name}: feedback does not explain the bug"
+        assert "HIDDEN TESTS" not in text and "coursekit/grading/" not in text, m.name
+        seeds_shown += "replay them with COURSEKIT_SEED=" in text
+    assert seeds_shown, "no feedback records the hidden tests' seed"
 
     csv = run_coursekit(root, "export", assignment, "-o", "-").stdout.splitlines()
     assert csv[0].startswith("student,assignment,score,max_score")

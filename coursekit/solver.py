@@ -9,6 +9,13 @@ with them (``coursekit.layers.Model``, your ``TwoLayerNet``, ...)::
                     batch_size=100, num_epochs=10, seed=0).train()
     solver.best_val_acc, solver.loss_history, solver.val_acc_history
 
+Hyper-parameters can follow a schedule, per epoch or per iteration::
+
+    Solver(model, data, update_rule=sgd_momentum,
+           lr_schedule=lambda it: cosine_decay(0.1, it, total_steps=600),
+           schedules={"momentum": lambda it: min(0.9, 0.5 + 0.4 * it / 100)},  # warm-up
+           schedule_per="iteration", num_epochs=10)
+
 The update rule is ``rule(w, dw, config=None) -> (next_w, config)``. coursekit gives
 you exactly one, :func:`sgd`; you write the others (momentum, Adam, ...) in
 assignment 03 and pass them in.
@@ -83,12 +90,20 @@ class Solver:
         Starting config; every parameter gets its own deep copy, so state such as
         a velocity is kept per parameter. None: the rule's defaults.
     lr_schedule : callable or None
-        ``lr_schedule(epoch) -> learning rate``, called with 0, 1, 2, ... at the
-        start of each epoch; the result goes into every parameter's config as
-        ``"learning_rate"``. E.g. ``lambda e: step_decay(1e-2, e, every=5)``.
+        ``lr_schedule(t) -> learning rate``; the result goes into every parameter's
+        config as ``"learning_rate"``. ``t`` counts epochs (0, 1, 2, ..., set at the
+        start of each epoch) or, with ``schedule_per="iteration"``, updates (0, 1,
+        2, ..., set before each one). E.g. ``lambda e: step_decay(1e-2, e, every=5)``.
+    schedules : dict of str -> callable, optional
+        More config entries on a schedule, on the same clock as ``lr_schedule``:
+        ``{"momentum": lambda e: min(0.9, 0.5 + 0.1 * e)}`` warms momentum up from
+        0.5 to 0.9 over four epochs. A ``"learning_rate"`` entry here is the same as
+        ``lr_schedule`` (give one or the other).
+    schedule_per : {"epoch", "iteration"}
+        The clock of ``lr_schedule`` and ``schedules``.
     lr_decay : float
         CS231n's simpler schedule: multiply the learning rate by this after each
-        epoch. Use it or ``lr_schedule``, not both.
+        epoch. Use it or a learning-rate schedule, not both.
     batch_size : int
         Each epoch visits every training sample exactly once, in a new shuffled
         order, ``ceil(N / batch_size)`` batches; the last one may be smaller.
@@ -116,8 +131,8 @@ class Solver:
     loss_history : list of float
         One entry per iteration.
     train_acc_history, val_acc_history, lr_history : list of float
-        One entry per completed epoch (``lr_history``: the rate used in that epoch,
-        nan if the rule keeps no ``"learning_rate"``).
+        One entry per completed epoch (``lr_history``: the rate of the epoch's last
+        update, nan if the rule keeps no ``"learning_rate"``).
     best_val_acc, best_epoch, best_params
         The best validation accuracy, after which epoch (1-based), and a copy of
         the parameters then; :meth:`train` puts ``best_params`` back into
@@ -131,7 +146,8 @@ class Solver:
     """
 
     def __init__(self, model, data, *, update_rule="sgd", optim_config=None,
-                 lr_schedule=None, lr_decay=1.0, batch_size=100, num_epochs=10,
+                 lr_schedule=None, schedules=None, schedule_per="epoch", lr_decay=1.0,
+                 batch_size=100, num_epochs=10,
                  num_train_samples=1000, num_val_samples=None, print_every=None,
                  verbose=True, progress=None, seed=None):
         if not (hasattr(model, "params") and callable(getattr(model, "loss", None))):
@@ -143,8 +159,19 @@ class Solver:
             X, y = data[f"X_{split}"], data[f"y_{split}"]
             if len(X) != len(y):
                 raise ValueError(f"X_{split} has {len(X)} samples but y_{split} has {len(y)}")
-        if lr_schedule is not None and lr_decay != 1.0:
-            raise ValueError("give lr_schedule or lr_decay, not both")
+        schedules = dict(schedules or {})
+        if lr_schedule is not None:
+            if "learning_rate" in schedules:
+                raise ValueError("give lr_schedule or schedules['learning_rate'], not both")
+            schedules["learning_rate"] = lr_schedule
+        for key, fn in schedules.items():
+            if not callable(fn):
+                raise TypeError(f"the schedule for {key!r} must be a function of the "
+                                f"{schedule_per}, got {type(fn).__name__}")
+        if schedule_per not in ("epoch", "iteration"):
+            raise ValueError(f"schedule_per must be 'epoch' or 'iteration', not {schedule_per!r}")
+        if "learning_rate" in schedules and lr_decay != 1.0:
+            raise ValueError("give a learning-rate schedule or lr_decay, not both")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
 
@@ -153,7 +180,7 @@ class Solver:
         self.X_val, self.y_val = data["X_val"], data["y_val"]
         self.update_rule = _resolve_rule(update_rule)
         self.optim_config = optim_config
-        self.lr_schedule, self.lr_decay = lr_schedule, lr_decay
+        self.schedules, self.schedule_per, self.lr_decay = schedules, schedule_per, lr_decay
         self.batch_size, self.num_epochs = int(batch_size), int(num_epochs)
         self.num_train_samples, self.num_val_samples = num_train_samples, num_val_samples
         self.print_every, self.verbose = print_every, verbose
@@ -216,11 +243,12 @@ class Solver:
         pred = [np.argmax(self.model.loss(X[i:i + batch_size]), axis=1) for i in range(0, N, batch_size)]
         return float(np.mean(np.concatenate(pred) == y)) if N else math.nan
 
-    def _set_lr(self):
-        lr = float(self.lr_schedule(self.epoch))
+    def _apply_schedules(self, t):
+        """Put every scheduled value for time ``t`` into every parameter's config."""
+        values = {key: float(fn(t)) for key, fn in self.schedules.items()}
         for p, config in self.optim_configs.items():
             self.optim_configs[p] = {} if config is None else config
-            self.optim_configs[p]["learning_rate"] = lr
+            self.optim_configs[p].update(values)
 
     def _end_epoch(self, epoch_losses, last_epoch):
         self.epoch += 1
@@ -255,11 +283,13 @@ class Solver:
         postfix = {}  # the last batch's loss, the last epoch's accuracies
         try:
             while self.epoch < last_epoch and self.stopped_reason is None:
-                if self.lr_schedule is not None:
-                    self._set_lr()
+                if self.schedules and self.schedule_per == "epoch":
+                    self._apply_schedules(self.epoch)
                 bar.set_description(f"epoch {self.epoch + 1}/{last_epoch}")
                 order, losses = self._shuffle_rng.permutation(N), []
                 for start in range(0, N, self.batch_size):
+                    if self.schedules and self.schedule_per == "iteration":
+                        self._apply_schedules(len(self.loss_history))
                     loss = self._step(order[start:start + self.batch_size])
                     losses.append(loss)
                     bar.update()

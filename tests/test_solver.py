@@ -221,6 +221,50 @@ def test_lr_schedule_and_lr_decay_together_is_an_error():
         quiet(Recorder(), make_data(), lr_schedule=lambda e: 0.1, lr_decay=0.9)
 
 
+def test_iteration_schedule_is_applied_before_every_update():
+    seen = []
+
+    def rule(w, dw, config=None):
+        seen.append(config["learning_rate"])
+        return sgd(w, dw, config)
+
+    def schedule(it):
+        return 1.0 / (1 + it)
+
+    solver = quiet(Recorder(), make_data(N=50), update_rule=rule, lr_schedule=schedule,
+                   schedule_per="iteration", batch_size=16, num_epochs=2).train()
+    assert seen == [schedule(it) for it in range(8) for _ in ("W", "b")]
+    assert solver.lr_history == [schedule(3), schedule(7)]  # each epoch's last update
+    solver.train()  # the clock keeps counting iterations
+    assert seen[-1] == schedule(15)
+
+
+def test_schedules_warm_momentum_up_alongside_the_learning_rate():
+    seen = []
+
+    def rule(w, dw, config=None):
+        seen.append((config["learning_rate"], config["momentum"]))
+        return sgd(w, dw, config)
+
+    def warm_up(epoch):
+        return min(0.9, 0.5 + 0.2 * epoch)
+
+    quiet(Recorder(), make_data(N=20), update_rule=rule, optim_config={"learning_rate": 0.3},
+          schedules={"momentum": warm_up}, batch_size=10, num_epochs=4).train()
+    assert [m for _, m in seen[::4]] == [0.5, 0.7, 0.9, 0.9]  # 2 params x 2 iterations per epoch
+    assert {lr for lr, _ in seen} == {0.3}  # the starting config is kept where not scheduled
+
+
+def test_bad_schedules_are_reported():
+    with pytest.raises(ValueError, match="not both"):
+        quiet(Recorder(), make_data(), lr_schedule=lambda e: 0.1,
+              schedules={"learning_rate": lambda e: 0.2})
+    with pytest.raises(TypeError, match="schedule for 'momentum' must be a function"):
+        quiet(Recorder(), make_data(), schedules={"momentum": 0.9})
+    with pytest.raises(ValueError, match="schedule_per must be 'epoch' or 'iteration'"):
+        quiet(Recorder(), make_data(), lr_schedule=lambda e: 0.1, schedule_per="batch")
+
+
 # --- best parameters, divergence, output ----------------------------------------------
 
 def test_best_val_params_are_restored():

@@ -30,10 +30,12 @@ c.ClearSolutions.code_stub = {
 }
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Execution during autograding: every cell gets at most this many seconds.
+# Execution during autograding: every cell gets at most this many seconds. `coursekit grade`
+# (sandboxed, parallel: see coursekit/grading/autograde.py) uses the same value as its default
+# --cell-timeout; its other limits (memory, processes, output, time per submission) are flags.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
-# Cap what a cell may print (floods are cut, not stored).
+# Cap what a cell may print (floods are cut, not stored); `coursekit grade` applies these too.
 c.LimitOutput.max_lines = 300
 c.LimitOutput.max_traceback = 60
 # A student who deletes a test cell gets it back, instead of "needs manual grade".

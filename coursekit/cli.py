@@ -1,21 +1,23 @@
-"""The ``coursekit`` command: release, grade, feedback, export, demo.
+"""The ``coursekit`` command: release, grade, feedback, export, report, demo.
 
 Run it at the course root (the folder with ``nbgrader_config.py``)::
 
     coursekit release                  # regenerate assignments/ from solutions/
-    coursekit grade 01_softmax         # grade every submitted/*/01_softmax
+    coursekit release --student-dir DIR  # ... and write the student-only tree into DIR
+    coursekit grade 01_softmax --jobs 2  # grade every submitted/*/01_softmax, sandboxed
     coursekit feedback 01_softmax      # HTML feedback per student
     coursekit export 01_softmax        # CSV: score per student and per unit
+    coursekit report 01_softmax        # class report: HTML + PNG charts
     coursekit demo                     # build sample submissions and grade them
 """
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from .grading.course import Course, NbgraderError
+from .grading.limits import add_limit_arguments
 
 __all__ = ["main"]
 
@@ -35,6 +37,9 @@ def cmd_release(args) -> int:
     from .grading.release import release, stale_files
 
     course = Course.find()
+    if args.check and args.student_dir:
+        print("coursekit release: --check and --student-dir do not go together", file=sys.stderr)
+        return 2
     if args.check:
         bad = {a: stale_files(course, a) for a in (args.assignment or course.assignments())}
         bad = {a: files for a, files in bad.items() if files}
@@ -45,41 +50,89 @@ def cmd_release(args) -> int:
         return 1 if bad else 0
     for a in release(course, args.assignment or None):
         print(f"released {a} -> {course.release.relative_to(course.root)}/{a}")
+    if args.student_dir:
+        from .grading.student_tree import write_student_tree
+
+        try:
+            tree = write_student_tree(course, args.student_dir, args.assignment or None,
+                                      binder_repo=args.binder_repo)
+        except (FileExistsError, ValueError, RuntimeError) as err:
+            print(f"coursekit release: {err}", file=sys.stderr)
+            return 2
+        print(f"student tree -> {tree.root} ({len(tree.notebooks)} notebook(s) of "
+              f"{', '.join(tree.assignments)}; no solutions, no hidden tests)")
+        if not args.binder_repo:
+            print("  its README links Binder to OWNER/REPO: pass --binder-repo OWNER/REPO[@REF] "
+                  "once you know where students will find it")
     return 0
 
 
 def cmd_grade(args) -> int:
-    from .grading.autograde import grade
+    from .grading.autograde import grade_run
+    from .grading.limits import limits_from_args
 
     course = Course.find()
-    start = time.perf_counter()
-    results = grade(course, args.assignment, student=args.student, force=not args.resume)
-    print(f"graded {len(results)} submission(s) of {args.assignment} "
-          f"in {time.perf_counter() - start:.1f} s; scores are in the gradebook ({course.db_url})")
-    _print_results(results)
-    return 0
+    timeout = course.config().get("Execute", {}).get("timeout")
+    run = grade_run(course, args.assignment, student=args.student, jobs=args.jobs, force=args.force,
+                    limits=limits_from_args(args, timeout if isinstance(timeout, (int, float)) else None),
+                    isolation=args.isolation, seed=args.seed,
+                    progress=lambda line: print(line, flush=True))
+    print(f"graded {len(run.graded)} submission(s) of {args.assignment} "
+          f"in {run.seconds:.1f} s; scores are in the gradebook ({course.db_url})")
+    if run.skipped:
+        print(f"skipped {len(run.skipped)} already graded (unchanged since): {', '.join(run.skipped[:10])}"
+              f"{' ...' if len(run.skipped) > 10 else ''} (--force regrades them)")
+    if run.failed:
+        print(f"FAILED {len(run.failed)} (not graded, nothing written; run again to retry):")
+        for student, why in sorted(run.failed.items()):
+            print(f"  {student}: {why}")
+    noted = {s: n for s, n in run.notes.items() if n}
+    if noted:
+        print(f"{len(noted)} submission(s) needed the grader to step in (details in their feedback):")
+        for student, notes in sorted(noted.items()):
+            print(f"  {student}: {notes[0][:150]}" + (f" (+{len(notes) - 1} more)" if len(notes) > 1 else ""))
+    print(f"sandbox: {run.isolation}")
+    _print_results(run.results)
+    return 1 if run.failed else 0
 
 
 def cmd_feedback(args) -> int:
-    from .grading.autograde import generate_feedback
+    from .grading.autograde import ensure_tools_on_path
+    from .grading.feedback import write_feedback
 
+    ensure_tools_on_path()
     course = Course.find()
-    out = generate_feedback(course, args.assignment, student=args.student)
-    print(f"feedback written under {out}")
+    pages = write_feedback(course, args.assignment, student=args.student)
+    print(f"wrote {len(pages)} feedback page(s) under {course.directory('feedback')}/<student>/{args.assignment}/")
     return 0
 
 
 def cmd_export(args) -> int:
+    from .grading.autograde import ensure_tools_on_path
     from .grading.results import read_results, results_csv
 
+    ensure_tools_on_path()
     course = Course.find()
     text = results_csv([r for a in (args.assignment or course.assignments())
-                        for r in read_results(course, a)])
+                        for r in read_results(course, a)], tests=args.tests)
     if args.output == "-":
         sys.stdout.write(text)
     else:
         Path(args.output).write_text(text)
         print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .grading.autograde import ensure_tools_on_path
+    from .grading.report import write_report
+
+    ensure_tools_on_path()
+    course = Course.find()
+    for a in args.assignment or course.assignments():
+        out = Path(args.output) / a if args.output else None
+        index = write_report(course, a, out)
+        print(f"report for {a}: {index}")
     return 0
 
 
@@ -98,16 +151,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
     p.add_argument("--check", action="store_true",
                    help="only check that the committed release is up to date (exit 1 if not)")
+    p.add_argument("--student-dir", metavar="DIR",
+                   help="also write the student-only tree (release notebooks, coursekit, binder/, "
+                        "a student README; no solutions, no hidden tests) into DIR")
+    p.add_argument("--binder-repo", metavar="OWNER/REPO[@REF]",
+                   help="the GitHub repository students launch on Binder (for the student README)")
     p.set_defaults(func=cmd_release)
 
-    p = sub.add_parser("grade", help="autograde submitted/*/ASSIGNMENT into the gradebook")
+    p = sub.add_parser("grade", help="autograde submitted/*/ASSIGNMENT into the gradebook, sandboxed")
     p.add_argument("assignment")
     p.add_argument("--student", help="grade only this student")
-    p.add_argument("--resume", action="store_true",
-                   help="skip submissions that are already autograded")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="grade N submissions at a time (default 1; up to the number of cores)")
+    p.add_argument("--force", action="store_true",
+                   help="regrade submissions already graded (default: skip those unchanged since)")
+    p.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)  # the default now
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed for the hidden tests' inputs (default: $COURSEKIT_SEED, else fresh per submission)")
+    p.add_argument("--isolation", choices=["auto", "namespaces", "none"], default="auto",
+                   help="sandbox: Linux namespaces (auto: when available) or none (rlimits only)")
+    add_limit_arguments(p)
     p.set_defaults(func=cmd_grade)
 
-    p = sub.add_parser("feedback", help="write HTML feedback for graded submissions")
+    p = sub.add_parser("feedback", help="write HTML feedback per student: each test's result and message")
     p.add_argument("assignment")
     p.add_argument("--student")
     p.set_defaults(func=cmd_feedback)
@@ -115,7 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="CSV of scores per student and per unit")
     p.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
     p.add_argument("-o", "--output", default="grades.csv", help="file to write, or - for stdout")
+    p.add_argument("--tests", action="store_true", help="also one column per test cell")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="class report: HTML with charts (scores, units, common failures)")
+    p.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
+    p.add_argument("-o", "--output", default=None, metavar="DIR",
+                   help="folder for the reports (default: reports/); one subfolder per assignment")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="build sample submissions in a scratch course and grade them")
     p.add_argument("--dir", default="demo-course", help="where the scratch course goes")

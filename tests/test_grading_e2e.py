@@ -1,4 +1,4 @@
-"""Grading end to end through `coursekit grade` (real nbgrader, real kernels): slow."""
+"""Grading end to end through `coursekit grade --jobs 2` (sandboxed kernels, nbgrader's gradebook): slow."""
 import html
 import re
 
@@ -31,7 +31,7 @@ def test_grade_solved_blank_and_every_mutant(course_factory, assignment):
     for m in CATALOGUES[assignment]:
         build_submission(course, assignment, m.name, solve="all", replace={m.unit: m.code})
 
-    out = run_coursekit(root, "grade", assignment).stdout
+    out = run_coursekit(root, "grade", assignment, "--jobs", "2").stdout
     assert f"graded {2 + len(CATALOGUES[assignment])} submission(s)" in out
     results = {r.student: r for r in read_results(course, assignment)}
     solved, blank = results["solved"], results["blank"]
@@ -70,7 +70,7 @@ def test_plain_nbgrader_scores_honest_work_like_coursekit(course_factory):
             course.nbgrader("generate_assignment", assignment, "--force")
             course.nbgrader("autograde", assignment, "--force")
         else:
-            run_coursekit(root, "grade", assignment)
+            run_coursekit(root, "grade", assignment, "--jobs", "2")
         scores[how] = {r.student: r.tests for r in read_results(course, assignment)}
     assert scores["plain"] == scores["coursekit"]
     half = scores["coursekit"]["half"]

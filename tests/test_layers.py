@@ -299,3 +299,44 @@ def test_loss_fn_with_wrong_dscores_shape_is_reported():
     model = Model([affine(5, 3)], lambda s, y: (0.0, s[:, :1]))
     with pytest.raises(LayerError, match=r"dscores of shape \(4, 1\), but the scores have shape \(4, 3\)"):
         model.loss(X, Y)
+
+
+# --- with the rest of the kit: gradient checks and the solver -------------------------
+
+def test_check_model_perturbs_layer_params_through_the_live_view():
+    from coursekit.gradcheck import check_model
+
+    model = two_layer_model(reg=0.2)
+    before = {k: v.copy() for k, v in model.params.items()}
+    report = check_model(model, X, Y)
+    assert report.passed, str(report)
+    assert [r.name for r in report] == ["W1", "b1", "W2", "b2"]
+    for name, value in model.params.items():   # perturbed in place, restored exactly
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_check_model_finds_the_layer_with_a_wrong_backward():
+    from coursekit.gradcheck import check_model
+
+    model = two_layer_model()
+    model.net[1].backward_fn = lambda dout, cache: dout  # "forgot" the ReLU mask
+    report = check_model(model, X, Y)
+    assert [r.passed for r in report] == [False, False, True, True]
+
+
+def test_solver_trains_a_model_built_from_layers():
+    from coursekit.solver import Solver
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[2.0, 0.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0, 0.0]])
+    y = np.repeat(np.arange(3), 40)
+    Xs = centres[y] + 0.5 * rng.normal(size=(120, 5))
+    model = two_layer_model(reg=1e-3)
+    first_W1 = model.net[0].params["W"]
+    solver = Solver(model, {"X_train": Xs, "y_train": y, "X_val": Xs, "y_val": y},
+                    optim_config={"learning_rate": 0.1}, batch_size=20, num_epochs=15,
+                    verbose=False, progress=False, seed=0).train()
+    assert solver.best_val_acc >= 0.95
+    assert model.net[0].params["W"] is not first_W1            # the solver wrote through the view
+    np.testing.assert_array_equal(model.params["W1"], solver.best_params["W1"])
+    assert np.mean(np.argmax(model.loss(Xs), axis=1) == y) == solver.best_val_acc

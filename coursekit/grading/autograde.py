@@ -1,18 +1,49 @@
-"""``coursekit grade``: autograde every submission with nbgrader, scores into the gradebook.
+"""``coursekit grade``: grade every submission of an assignment into the nbgrader gradebook.
 
-The pipeline is nbgrader's own (sanitize, restore locked and test cells,
-execute in a fresh kernel, save grades); this module makes sure the gradebook
-knows the assignment, runs it, and reads the scores back.
+What runs where (details in the modules named):
+
+- this process, the only one that writes grades: finds the submissions,
+  reads what the gradebook recorded about the assignment (the trusted test
+  cells), skips submissions already graded, hands the rest to the workers,
+  writes each result as it arrives (:mod:`.store`) and reports progress;
+- ``--jobs`` worker processes (:mod:`.workers`), each forking a fresh
+  **judge** per submission (:mod:`.judge`): trusted, runs the setup and test
+  cells, compares with the reference in ``solutions/``;
+- per notebook, one **sandboxed kernel** (:mod:`.sandbox`, :mod:`.runner`)
+  that runs the student's cells as another user in its own root, PID and
+  network namespaces, under memory/process/size limits -- it cannot see the
+  course, the gradebook or other students' work.
+
+Scores are nbgrader's own (``determine_grade`` on the test cells' outputs), so
+honest work scores exactly as under ``nbgrader autograde``.
 """
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
+import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .course import Course
+from .limits import Limits
 from .results import SubmissionResult, read_results
 
-__all__ = ["ensure_in_gradebook", "grade", "generate_feedback"]
+__all__ = ["ensure_in_gradebook", "grade", "grade_run", "GradeRun", "generate_feedback", "UID_BASE"]
+
+# Student code runs as uid UID_BASE + (the judge's pid): unique among the sandboxes running at any
+# time on the machine (several graders included), so process limits and signals never cross sandboxes.
+UID_BASE = int(os.environ.get("COURSEKIT_SANDBOX_UID_BASE", "900000"))
+
+
+def ensure_tools_on_path() -> None:
+    """nbgrader runs ``alembic`` from PATH: put this interpreter's bin folder first."""
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
 def ensure_in_gradebook(course: Course, assignment: str) -> None:
@@ -35,30 +66,178 @@ def ensure_in_gradebook(course: Course, assignment: str) -> None:
                     log=course.root / "autograded" / ".logs" / f"gradebook-{assignment}.log")
 
 
-def grade(course: Course, assignment: str, student: str | None = None,
-          force: bool = True) -> list[SubmissionResult]:
-    """Autograde ``submitted/*/<assignment>`` (or one student's); return their results."""
+@dataclass
+class GradeRun:
+    """What one ``coursekit grade`` did."""
+
+    assignment: str
+    graded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+    write_seconds: float = 0.0          # the main process recording results (gradebook, files)
+    isolation: str = ""
+    results: list[SubmissionResult] = field(default_factory=list)
+
+
+def _hidden_paths(course: Course) -> list[str]:
+    """What the student's kernel must never see."""
+    import coursekit
+
+    hidden = [str(course.root)]
+    url = course.db_url
+    if url.startswith("sqlite:///"):
+        hidden.append(os.path.dirname(os.path.abspath(url[len("sqlite:///"):])))
+    repo = Path(coursekit.__file__).resolve().parent.parent
+    if (repo / "nbgrader_config.py").exists() or (repo / "solutions").is_dir():
+        hidden.append(str(repo))
+    return sorted(set(hidden))
+
+
+def _sweep_stale_scratch() -> None:
+    """Remove scratch folders of judges that were killed with their grader (their pid is gone)."""
+    import glob
+    import shutil
+    import tempfile
+
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "coursekit-judge-*-*")):
+        pid = os.path.basename(path).split("-")[2]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _mpl_cache(course: Course) -> str | None:
+    """A matplotlib font cache built once, copied into each sandbox (saves a second per kernel)."""
+    folder = course.directory("autograded") / ".coursekit" / "matplotlib"
+    if not list(folder.glob("fontlist-*.json")):
+        folder.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, MPLCONFIGDIR=str(folder), MPLBACKEND="Agg")
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env,
+                       capture_output=True, timeout=300)
+    return str(folder) if list(folder.glob("fontlist-*.json")) else None
+
+
+def _nbgrader_settings(course: Course) -> dict:
+    cfg = course.config()
+    lo = cfg.get("LimitOutput", {})
+    ip = cfg.get("IgnorePattern", {})
+    return {"max_lines": int(lo.get("max_lines", 1000)), "max_traceback": int(lo.get("max_traceback", 100)),
+            "ignore_pattern": str(ip.get("pattern", "")) if ip.get("enabled", False) else ""}
+
+
+def grade_run(course: Course, assignment: str, student: str | None = None, *, jobs: int = 1,
+              force: bool = False, limits: Limits | None = None, isolation: str = "auto",
+              seed: int | None = None, progress: Callable[[str], None] | None = print) -> GradeRun:
+    """Grade ``submitted/*/<assignment>`` (or one student's); see the module docstring."""
+    from .judge import fingerprint
+    from .sandbox import probe_isolation
+    from .store import graded_in_gradebook, is_complete, load_specs, read_record, specs_digest, write_result
+    from .workers import WorkerPool
+
+    say = progress or (lambda _msg: None)
+    limits = limits or Limits()
+    ensure_tools_on_path()
     if not (course.solutions / assignment).is_dir():
         raise FileNotFoundError(f"unknown assignment {assignment!r}: expected one of "
                                 f"{', '.join(course.assignments())}")
-    students = [student] if student else course.students(assignment)
-    if student and student not in course.students(assignment):
-        raise FileNotFoundError(f"no submission at submitted/{student}/{assignment}/")
-    ensure_in_gradebook(course, assignment)
-    args = ["autograde", assignment]
+    students = course.students(assignment)
     if student:
-        args += ["--student", student]
-    if force:
-        args.append("--force")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    course.nbgrader(*args, log=course.root / "autograded" / ".logs" / f"autograde-{assignment}-{stamp}.log")
-    return read_results(course, assignment, students)
+        if student not in students:
+            raise FileNotFoundError(f"no submission at submitted/{student}/{assignment}/")
+        students = [student]
+    start = time.perf_counter()
+    run = GradeRun(assignment)
+    if sys.platform == "linux":
+        _sweep_stale_scratch()
+    ensure_in_gradebook(course, assignment)
+    specs = load_specs(course, assignment)
+    digest = specs_digest(specs)
+    submitted = course.directory("submitted")
+    prints = {s: fingerprint(submitted / s / assignment, digest) for s in students}
+    done = graded_in_gradebook(course, assignment)
+    todo = []
+    for s in students:
+        if not force and is_complete(read_record(course, assignment, s), prints[s], s in done):
+            run.skipped.append(s)
+        else:
+            todo.append(s)
+    mode, why = probe_isolation() if isolation == "auto" else (isolation, "as requested")
+    run.isolation = f"{mode} ({why})"
+    if mode != "namespaces":
+        say("WARNING: no sandbox namespaces here (" + why + "): student code runs with rlimits and a "
+            "scratch folder only, and CAN READ the course files. Grade on Linux for full isolation.")
+    say(f"grading {len(todo)} submission(s) of {assignment}"
+        + (f" ({len(run.skipped)} already graded: skipped; --force regrades)" if run.skipped else "")
+        + f" with {jobs} job(s); limits: {limits.describe()}")
+    if todo:
+        env_seed = os.environ.get("COURSEKIT_SEED", "").strip()
+        base = {
+            "assignment": assignment, "course_root": str(course.root),
+            "source_dir": course.solutions.name,
+            "specs": [s.to_dict() for s in specs], "limits": limits.to_dict(),
+            "hidden": _hidden_paths(course), "isolation": mode, "mpl_cache": _mpl_cache(course),
+            "nbgrader": _nbgrader_settings(course),
+        }
+        tasks = [dict(base, student=s, submission_dir=str(submitted / s / assignment),
+                      seed=seed if seed is not None else int(env_seed) if env_seed else secrets.randbelow(2**31 - 1))
+                 for s in todo]
+
+        def make_task(task, slot):
+            return dict(task, uid_base=UID_BASE if os.getuid() == 0 else None)
+
+        pool = WorkerPool(min(jobs, len(tasks)), cwd=str(course.root))
+        n = 0
+        try:
+            for task, result in pool.run(tasks, make_task):
+                n += 1
+                s = task["student"]
+                head = f"[{n:>{len(str(len(tasks)))}}/{len(tasks)}] {s}"
+                if result.get("status") != "graded":
+                    run.failed[s] = result.get("error", "unknown error")
+                    if result.get("traceback"):
+                        log = course.root / "autograded" / ".logs" / f"grade-{assignment}-{s}.log"
+                        log.parent.mkdir(parents=True, exist_ok=True)
+                        log.write_text(result["traceback"])
+                        run.failed[s] += f" (details: {log.relative_to(course.root)})"
+                    say(f"{head}: FAILED, not graded: {run.failed[s]}")
+                    continue
+                t_write = time.perf_counter()
+                try:
+                    write_result(course, result, specs, prints[s])
+                    run.write_seconds += time.perf_counter() - t_write
+                except Exception as err:  # noqa: BLE001 - report, go on with the class
+                    run.failed[s] = f"could not record the grades: {type(err).__name__}: {err}"
+                    say(f"{head}: FAILED: {run.failed[s]}")
+                    continue
+                run.graded.append(s)
+                got = sum(g["score"] or 0.0 for nb in result["notebooks"].values()
+                          for g in nb.get("grades", {}).values())
+                total = sum(g["max"] for nb in result["notebooks"].values() for g in nb.get("grades", {}).values())
+                notes = list(result.get("problems", [])) + list(result.get("events", []))
+                run.notes[s] = notes
+                flag = f"  ({len(notes)} note(s): {notes[0][:100]}{'...' if len(notes[0]) > 100 else ''})" if notes else ""
+                say(f"{head}: {got:g}/{total:g} in {result.get('seconds', 0):.1f} s{flag}")
+        except KeyboardInterrupt:
+            say("interrupted: grades written so far are kept; run again to finish")
+            raise
+        finally:
+            pool.close()
+    run.seconds = time.perf_counter() - start
+    run.results = read_results(course, assignment, students)
+    return run
+
+
+def grade(course: Course, assignment: str, student: str | None = None, force: bool = True,
+          jobs: int = 1, limits: Limits | None = None, progress=None) -> list[SubmissionResult]:
+    """Grade and return the results (for the demo and scripts)."""
+    return grade_run(course, assignment, student, jobs=jobs, force=force, limits=limits,
+                     progress=progress).results
 
 
 def generate_feedback(course: Course, assignment: str, student: str | None = None) -> Path:
-    """HTML feedback for graded submissions, under ``feedback/<student>/<assignment>/``."""
-    args = ["generate_feedback", assignment, "--force"]
-    if student:
-        args += ["--student", student]
-    course.nbgrader(*args, log=course.root / "autograded" / ".logs" / f"feedback-{assignment}.log")
+    """HTML feedback per student under ``feedback/<student>/<assignment>/``."""
+    from .feedback import write_feedback
+
+    write_feedback(course, assignment, student)
     return course.directory("feedback")

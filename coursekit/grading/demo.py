@@ -8,6 +8,7 @@ Then it writes feedback and a CSV, and prints where everything is.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -44,7 +45,7 @@ def run_demo(course: Course, into: Path, assignments: list[str] | None = None) -
         build_submission(demo, assignment, "ben", solve=None)
         build_submission(demo, assignment, "cy", solve=units[: max(1, len(units) // 2)])
         start = time.perf_counter()
-        results = grade(demo, assignment)
+        results = grade(demo, assignment, jobs=min(3, os.cpu_count() or 1))
         print(f"\n{assignment}: graded {len(results)} submissions in {time.perf_counter() - start:.1f} s")
         for r in results:
             print(f"  {r.student:<4} {r.score:6.2f} / {r.max_score:g}")

@@ -62,15 +62,24 @@ def read_results(course: Course, assignment: str, students: list[str] | None = N
     return sorted(results, key=lambda r: r.student)
 
 
-def results_csv(results: list[SubmissionResult]) -> str:
-    """CSV text: one row per submission; total, then one column per unit."""
+def results_csv(results: list[SubmissionResult], tests: bool = False) -> str:
+    """CSV text: one row per submission; total, then one column per unit (and per test cell).
+
+    A unit column holds the points on that unit, ``<unit>_max`` what it was
+    worth; with ``tests``, ``<test id>`` columns follow (empty: needs manual grading).
+    """
     units = sorted({u for r in results for u in r.units})
+    test_ids = sorted({t for r in results for t in r.tests}) if tests else []
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["student", "assignment", "score", "max_score",
-                     *[f"{u}" for u in units], *[f"{u}_max" for u in units]])
+                     *[f"{u}" for u in units], *[f"{u}_max" for u in units], *test_ids])
     for r in results:
+        cells = []
+        for t in test_ids:
+            score = r.tests.get(t, (None, 0))[0]
+            cells.append("" if score is None else f"{score:g}")
         writer.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}",
                          *[f"{r.units.get(u, (0, 0))[0]:g}" for u in units],
-                         *[f"{r.units.get(u, (0, 0))[1]:g}" for u in units]])
+                         *[f"{r.units.get(u, (0, 0))[1]:g}" for u in units], *cells])
     return out.getvalue()

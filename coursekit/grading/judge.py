@@ -1,0 +1,543 @@
+"""Grading one submission: the student's cells in the sandboxed kernel, the tests in the judge.
+
+For each notebook of the assignment, in cell order:
+
+- the student's cells (answers, free code) and the setup cells run in the
+  student's kernel (:mod:`coursekit.grading.runner`, inside
+  :mod:`coursekit.grading.sandbox`);
+- setup cells (trusted, from the gradebook) also run here, so the judge has
+  ``np``, the grading helpers and anything else the instructor set up -- its
+  own, untouched copies;
+- test cells run **only here**, in the judge's IPython shell: the names they
+  take from the student (found by reading the cell) are bound to proxies
+  (:mod:`coursekit.grading.proxy`) that call into the kernel. Comparisons,
+  reference solutions and hidden inputs never enter the student's process,
+  and nothing the student's code does there (patching numpy, the grading
+  helpers or IPython's error display) reaches them.
+
+A test cell's outputs (stdout, stderr, the error with its ``CheckFailed``
+message) are written into the notebook as a kernel would, and scored by
+nbgrader's own ``determine_grade``: honest work scores exactly as under
+``nbgrader autograde``.
+
+A kernel that dies or hangs is restarted and the cells before replayed; what
+hung or killed it is not called again. Time per cell and per submission is
+bounded.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import hashlib
+import linecache
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from .capture import Collector, capture_streams, make_shell
+from .intake import NotebookSpec, read_submission
+from .limits import Limits
+from .proxy import GradingInterrupted, KernelConnection, KernelDied, TestTimeout
+from .sandbox import Sandbox
+
+__all__ = ["grade_submission", "loaded_names", "HOME"]
+
+HOME = "/home/student"
+_IGNORED_FILES = (".ipynb_checkpoints", "__pycache__")
+
+
+def loaded_names(source: str) -> set[str]:
+    """Every name a cell reads (at any depth); empty if it does not parse."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        code = TransformerManager().transform_cell(source)
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, TypeError):
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Load, ast.Del))}
+
+
+def _transformed(source: str) -> str:
+    """The cell as Python (IPython's magics turned into calls; leading blank lines dropped)."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return TransformerManager().transform_cell(source)
+    except (SyntaxError, ValueError, TypeError):
+        return source
+
+
+def _top_level_bindings(code: str) -> list[tuple[str, int | None]]:
+    """``[(name, def line or None)]`` for the top-level bindings of (transformed) code, in order."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, TypeError):
+        return []
+    out: list[tuple[str, int | None]] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            out.append((node.name, first))
+        else:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    out.append((sub.id, None))
+                elif isinstance(sub, ast.alias):
+                    out.append(((sub.asname or sub.name).split(".")[0], None))
+    return out
+
+
+class _Alarm:
+    """Stops judge-side code that runs past the cell's deadline (a loop over student data)."""
+
+    def __init__(self, conn: KernelConnection):
+        self.conn = conn
+        self.deadline: float | None = None
+
+    def _handler(self, signum, frame):
+        if self.conn.timed_out:      # the request's own timeout already stopped this cell
+            return
+        if self.conn.busy:           # a kernel request has its own deadline
+            self._arm(0.5)
+            return
+        raise TestTimeout("this test did not finish within its time limit")
+
+    def _arm(self, seconds: float) -> None:
+        signal.setitimer(signal.ITIMER_REAL, max(0.01, seconds))
+
+    def __enter__(self):
+        self.old = signal.signal(signal.SIGALRM, self._handler)
+        if self.deadline is not None:
+            self._arm(self.deadline - time.monotonic() + 1.0)
+        return self
+
+    def __exit__(self, *exc):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, self.old)
+        return False
+
+
+class NotebookRun:
+    """Executes one notebook: kernel cells in the sandbox, test cells in the judge."""
+
+    def __init__(self, task: dict, spec: NotebookSpec, nb, sub_deadline: float, slot_uid, events: list):
+        self.task = task
+        self.spec = spec
+        self.nb = nb
+        self.limits = Limits.from_dict(task["limits"])
+        self.sub_deadline = sub_deadline
+        self.events = events
+        self.collector = Collector(self.limits.output)
+        self.shell = make_shell(lambda: self.collector, matplotlib_magic=False)
+        self.ns = self.shell.user_ns
+        self.kernel_bound: dict[str, object] = {}
+        self.units = set(spec.units)
+        self.static_defs: dict[str, tuple[str, int]] = {}
+        self.replay: list[str] = []
+        self.restarts = 0
+        self.kernel_broken = ""
+        self.started = False
+        self.slot_uid = slot_uid
+        self.conn = KernelConnection(self._start_kernel, self.limits, source_of=self.static_defs.get)
+        self.alarm = _Alarm(self.conn)
+
+    # -- the sandboxed kernel -------------------------------------------------------
+    def _start_kernel(self) -> Sandbox:
+        t = self.task
+        assignment = t["assignment"]
+        files = []
+        sub = Path(t["submission_dir"])
+        budget = self.limits.disk
+        for p in sorted(sub.rglob("*")) if sub.is_dir() else []:
+            if not p.is_file() or p.is_symlink() or any(part in _IGNORED_FILES for part in p.parts):
+                continue
+            size = p.stat().st_size
+            if size > budget:
+                continue
+            budget -= size
+            files.append((str(p), f"{assignment}/{p.relative_to(sub).as_posix()}"))
+            if len(files) > 2000:
+                break
+        if t.get("mpl_cache"):
+            for p in Path(t["mpl_cache"]).glob("fontlist-*.json"):
+                files.append((str(p), f".cache/matplotlib/{p.name}"))
+        env = {
+            "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
+            "HOME": HOME, "USER": "student", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": "/tmp",
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            "MPLCONFIGDIR": f"{HOME}/.cache/matplotlib", "IPYTHONDIR": "/tmp/.ipython",
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            "NBGRADER_EXECUTION": "autograde", "JPY_PARENT_PID": "1",
+        }
+        sandbox = Sandbox([sys.executable, "-I", "-m", "coursekit.grading.runner"], env, files,
+                          f"{HOME}/{assignment}", HOME, self.limits, uid=self.slot_uid,
+                          hidden=t["hidden"], isolation=t.get("isolation", "auto"),
+                          scratch_dir=t.get("scratch"))
+        sandbox.start()
+        return sandbox
+
+    def _left(self) -> float:
+        return self.sub_deadline - time.monotonic()
+
+    def ensure_kernel(self) -> bool:
+        if not self.conn.dead:
+            return True
+        if self.kernel_broken:
+            return False
+        if self.started:
+            if self.restarts >= self.limits.restarts:
+                self.kernel_broken = (f"the kernel had to be restarted {self.restarts} times; "
+                                      "the restart budget is used up")
+                self.events.append(self.kernel_broken)
+                return False
+            self.restarts += 1
+            self.events.append(f"{self.spec.name}.ipynb: kernel restarted ({self.restarts}), "
+                               f"replaying {len(self.replay)} cell(s)")
+        self.started = True
+        try:
+            self.conn.start()
+        except KernelDied as err:
+            self.kernel_broken = str(err)
+            self.events.append(self.kernel_broken)
+            return False
+        for source in list(self.replay):
+            status, _, note = self.exec_in_kernel(source, replaying=True)
+            if status in ("died", "timeout"):
+                self.kernel_broken = f"replaying earlier cells after a restart failed: {note}"
+                self.events.append(self.kernel_broken)
+                self.conn.close()
+                return False
+        return True
+
+    def exec_in_kernel(self, source: str, replaying: bool = False) -> tuple[str, list, str]:
+        """Run a cell in the kernel: ``(status, outputs, note)``, status ok/error/timeout/died."""
+        limit = min(self.limits.cell_timeout, max(0.0, self._left()))
+        if limit <= 0:
+            return "timeout", [], "the submission's time budget is used up"
+        conn = self.conn
+        deadline = time.monotonic() + limit
+        try:
+            reply, _ = conn._request_raw("exec", {"code": source}, deadline=deadline, label="this cell")
+        except TestTimeout:
+            conn.poisoned.pop("this cell", None)
+            note = (f"this cell did not finish within {limit:g} s and was stopped; the kernel was restarted "
+                    "and the cells before it run again")
+            conn.kill("restarted after a timeout")
+            return "timeout", [_error("CellTimeoutError", note)], note
+        except KernelDied as err:
+            conn.poisoned.pop("this cell", None)
+            return "died", [_error("DeadKernelError", str(err).replace("while running this cell", "during this cell"))], str(err)
+        outputs = [o for o in reply.get("outputs", []) if isinstance(o, dict)] if isinstance(reply.get("outputs"), list) else []
+        outputs = _sanitize_outputs(outputs, self.limits.output)
+        status = "ok" if reply.get("ok") else "error"
+        if reply.get("cut"):
+            outputs.append({"output_type": "stream", "name": "stdout",
+                            "text": f"\n[output cut at {self.limits.output} characters]\n"})
+        return status, outputs, ""
+
+    # -- the judge's side -----------------------------------------------------------
+    def bind_kernel_names(self, source: str) -> None:
+        # every unit, read or not (a test may use globals().get("trained_model"))
+        names = loaded_names(source) | self.units
+        want = []
+        for name in sorted(names):
+            if name in self.units:
+                want.append(name)
+            elif name in self.kernel_bound and self.ns.get(name) is self.kernel_bound[name]:
+                want.append(name)          # came from the kernel before: look again
+            elif name not in self.ns and not hasattr(builtins, name):
+                want.append(name)
+        if not want:
+            return
+        found = self.conn.request("resolve", payload={"names": want}, label="looking up your names")
+        for name in want:
+            if name in found:
+                self.ns[name] = found[name]
+                self.kernel_bound[name] = found[name]
+            elif name in self.kernel_bound and self.ns.get(name) is self.kernel_bound[name]:
+                del self.ns[name]
+                del self.kernel_bound[name]
+            elif name in self.units and name in self.ns:
+                del self.ns[name]            # a unit the student did not define: NameError, as in Jupyter
+
+    def run_in_judge(self, source: str, deadline: float) -> list[dict]:
+        self.collector = Collector(self.limits.output)
+        self.conn.deadline = deadline
+        self.conn.timed_out = False
+        self.alarm.deadline = deadline
+        with capture_streams(lambda: self.collector):
+            try:
+                with self.alarm:
+                    self.bind_kernel_names(source)
+                    self.shell.run_cell(source, store_history=True)
+            except GradingInterrupted as err:
+                self.collector.error(type(err).__name__, str(err), [f"{type(err).__name__}: {err}"])
+            except Exception as err:  # noqa: BLE001 - e.g. looking up names failed
+                self.collector.error(type(err).__name__, str(err), [f"{type(err).__name__}: {err}"])
+        outputs = list(self.collector.outputs)
+        if self.collector.cut:
+            outputs.append({"output_type": "stream", "name": "stdout",
+                            "text": f"\n[output cut at {self.limits.output} characters]\n"})
+        return outputs
+
+    def record_definitions(self, index: int, source: str) -> None:
+        """Remember where the student's functions are defined (for ``inspect.getsource``)."""
+        filename = f"<submitted notebook {self.spec.name}, cell {index + 1}>"
+        code = _transformed(source)             # line numbers as the parser counts them
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        for name, line in _top_level_bindings(code):
+            if line is None:
+                self.static_defs.pop(name, None)
+            else:
+                self.static_defs[name] = (filename, line)
+
+    # -- the notebook -----------------------------------------------------------------
+    def run(self) -> dict:
+        spec = self.spec
+        count = 0
+        timings = []
+        try:
+            for index, cell in enumerate(self.nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                if timings and timings[-1][2] is None:
+                    timings[-1][2] = round(time.monotonic() - timings[-1][3], 3)
+                timings.append([index, cell.metadata.get("nbgrader", {}).get("grade_id"), None, time.monotonic()])
+                count += 1
+                cell.execution_count = count
+                meta = cell.metadata.get("nbgrader", {})
+                gid = meta.get("grade_id")
+                is_test = bool(gid and spec.is_test(gid))
+                is_setup = bool(gid and spec.is_setup(gid))
+                if self._left() <= 0:
+                    if is_test:
+                        cell.outputs = [nbformat.from_dict(_error(
+                            "SubmissionTimeout", "not run: this submission used up its "
+                            f"{self.limits.submission_timeout:g} s time budget"))]
+                    continue
+                if not is_test:
+                    if not self.ensure_kernel():
+                        cell.outputs = [nbformat.from_dict(_error("DeadKernelError", f"not run: {self.kernel_broken}"))]
+                        continue
+                    status, outputs, note = self.exec_in_kernel(cell.source)
+                    cell.outputs = [nbformat.from_dict(o) for o in outputs]
+                    if status in ("ok", "error"):
+                        self.replay.append(cell.source)
+                    else:
+                        self.events.append(f"{spec.name}.ipynb, cell {index + 1}: {note}")
+                    if not is_setup:
+                        self.record_definitions(index, cell.source)
+                        continue
+                    # setup cells also run in the judge, from the trusted source; their output is not kept
+                    deadline = time.monotonic() + min(self.limits.cell_timeout, max(0.0, self._left()))
+                    outputs = self.run_in_judge(spec.cells[gid]["source"], deadline)
+                    errors = [o for o in outputs if o.get("output_type") == "error"]
+                    if errors:
+                        self.events.append(f"{spec.name}.ipynb: setup cell {gid!r} failed in the judge: "
+                                           f"{errors[0]['ename']}: {errors[0]['evalue'][:300]}")
+                    continue
+                # a test cell: only in the judge
+                if not self.ensure_kernel():
+                    cell.outputs = [nbformat.from_dict(_error("DeadKernelError", f"not run: {self.kernel_broken}"))]
+                    continue
+                deadline = time.monotonic() + min(self.limits.cell_timeout, max(0.0, self._left()))
+                outputs = self.run_in_judge(spec.cells[gid]["source"], deadline)
+                cell.outputs = [nbformat.from_dict(o) for o in _sanitize_outputs(outputs, self.limits.output)]
+        finally:
+            if timings and timings[-1][2] is None:
+                timings[-1][2] = round(time.monotonic() - timings[-1][3], 3)
+            self.conn.close()
+        return {"restarts": self.restarts, "kernel_seconds": round(self.conn.kernel_seconds, 3),
+                "timings": [t[:3] for t in timings]}
+
+
+def _error(ename: str, evalue: str) -> dict:
+    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
+
+
+def _sanitize_outputs(outputs: list, limit: int) -> list[dict]:
+    """Keep only well-formed nbformat outputs (the kernel's are untrusted)."""
+    clean = []
+    for o in outputs:
+        t = o.get("output_type")
+        if t == "stream" and o.get("name") in ("stdout", "stderr") and isinstance(o.get("text"), str):
+            clean.append({"output_type": "stream", "name": o["name"], "text": o["text"][:limit]})
+        elif t in ("display_data", "execute_result") and isinstance(o.get("data"), dict):
+            data = {k: v for k, v in o["data"].items() if isinstance(k, str) and isinstance(v, str)}
+            out = {"output_type": t, "data": data, "metadata": {}}
+            if t == "execute_result":
+                c = o.get("execution_count")
+                out["execution_count"] = c if isinstance(c, int) else None
+            clean.append(out)
+        elif t == "error":
+            tb = o.get("traceback") if isinstance(o.get("traceback"), list) else []
+            clean.append({"output_type": "error", "ename": str(o.get("ename", "Error"))[:200],
+                          "evalue": str(o.get("evalue", ""))[:20000],
+                          "traceback": [str(x)[:4000] for x in tb][-100:]})
+    return clean
+
+
+# ---------------------------------------------------------------------------
+# scoring
+# ---------------------------------------------------------------------------
+def _message(cell) -> str:
+    """Why a test cell failed, in one paragraph (its CheckFailed message)."""
+    for o in cell.outputs:
+        if o.output_type == "error":
+            ename, evalue = o.get("ename", ""), o.get("evalue", "")
+            if ename in ("CheckFailed", "AssertionError") and evalue:
+                return evalue
+            return f"{ename}: {evalue}" if evalue else ename
+    for o in cell.outputs:
+        if o.output_type == "stream" and o.name == "stderr":
+            first = o.text.strip().splitlines()[-1] if o.text.strip() else ""
+            return f"the test wrote to stderr (a warning or an error message): {first[:500]}"
+    return ""
+
+
+def score_notebook(nb, spec: NotebookSpec, config: dict) -> dict:
+    """Scores with nbgrader's own ``determine_grade``, after its LimitOutput/IgnorePattern steps."""
+    import logging
+    import re
+
+    from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_solution
+
+    log = logging.getLogger("coursekit.grading")
+    max_lines = int(config.get("max_lines", 1000))
+    max_tb = int(config.get("max_traceback", 100))
+    pattern = config.get("ignore_pattern") or ""
+    grades: dict[str, dict] = {}
+    comments: dict[str, bool] = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            if pattern:
+                cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr"
+                                                                and re.search(pattern, o.text))]
+            _limit_output(cell, max_lines, max_tb)
+        if is_grade(cell):
+            gid = cell.metadata.nbgrader["grade_id"]
+            score, max_score = determine_grade(cell, log)
+            stdout = "".join(o.text for o in cell.get("outputs", []) if o.output_type == "stream" and o.name == "stdout")
+            grades[gid] = {"score": score, "max": max_score,
+                           "passed": score is not None and score >= max_score,
+                           "message": "" if score is not None and score >= max_score else _message(cell),
+                           "stdout": stdout[-4000:]}
+        if is_solution(cell):
+            gid = cell.metadata.nbgrader["grade_id"]
+            comments[gid] = cell.metadata.nbgrader.get("checksum") == compute_checksum(cell)
+    for gid, points in spec.points.items():
+        if gid not in grades and gid not in spec.solutions:
+            grades[gid] = {"score": 0.0, "max": float(points), "passed": False,
+                           "message": "this test cell could not be run", "stdout": ""}
+    return {"grades": grades, "unchanged": comments}
+
+
+def _limit_output(cell, max_lines: int, max_tb: int) -> None:
+    """nbgrader's LimitOutput, same rules."""
+    if max_lines != -1:
+        length = 0
+        new = []
+        for o in cell.outputs:
+            if o.output_type == "stream":
+                if length == max_lines:
+                    continue
+                text = o.text.split("\n")
+                if len(text) + length > max_lines:
+                    text = text[: max_lines - length - 1]
+                    text.append("... Output truncated ...")
+                length += len(text)
+                o.text = "\n".join(text)
+            new.append(o)
+        cell.outputs = new
+    if max_tb != -1:
+        for o in cell.outputs:
+            if o.output_type == "error" and len(o.traceback) > max_tb:
+                start = int(max_tb / 2)
+                end = max_tb - start - 1
+                o.traceback = o.traceback[:start] + ["... Traceback truncated ..."] + o.traceback[-end:]
+
+
+# ---------------------------------------------------------------------------
+# one submission
+# ---------------------------------------------------------------------------
+def grade_submission(task: dict) -> dict:
+    """Grade every notebook of one submission (runs in a fresh judge process)."""
+    start = time.monotonic()
+    limits = Limits.from_dict(task["limits"])
+    sub_deadline = start + limits.submission_timeout
+    os.environ["COURSEKIT_SEED"] = str(task["seed"])
+    os.environ["COURSEKIT_COURSE_ROOT"] = task["course_root"]
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from . import seeds
+
+    seeds._RUN_SEED = None
+    events: list[str] = []
+    result = {"student": task["student"], "assignment": task["assignment"], "seed": task["seed"],
+              "status": "graded", "notebooks": {}, "problems": [], "events": events}
+    # everything this judge puts on disk lives here (its worker removes it, even if the judge is killed)
+    workdir = tempfile.mkdtemp(prefix=f"coursekit-judge-{os.getpid()}-")
+    task = dict(task, scratch=workdir)
+    try:
+        # the judge works in a folder named after the assignment (reference() finds it by that name),
+        # holding the source's other files as nbgrader's autograded folder would
+        judge_cwd = Path(workdir) / task["assignment"]
+        judge_cwd.mkdir()
+        src_dir = Path(task["course_root"]) / task["source_dir"] / task["assignment"]
+        for p in src_dir.rglob("*") if src_dir.is_dir() else []:
+            if p.is_file() and p.suffix != ".ipynb" and not any(x in _IGNORED_FILES for x in p.parts):
+                dst = judge_cwd / p.relative_to(src_dir)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(p, dst)
+        os.chdir(judge_cwd)
+        for spec_dict in task["specs"]:
+            spec = NotebookSpec.from_dict(spec_dict)
+            path = Path(task["submission_dir"]) / f"{spec.name}.ipynb"
+            intake = read_submission(path, spec)
+            entry = {"status": intake.status, "problems": intake.problems, "notebook": None}
+            result["problems"] += [f"{spec.name}.ipynb: {p}" for p in intake.problems]
+            if intake.status != "ok":
+                entry["grades"] = {gid: {"score": 0.0, "max": float(p), "passed": False,
+                                         "message": intake.problems[0] if intake.problems else "not graded",
+                                         "stdout": ""}
+                                   for gid, p in spec.points.items() if gid not in spec.solutions}
+                entry["unchanged"] = {}
+                result["notebooks"][spec.name] = entry
+                continue
+            uid = task["uid_base"] + os.getpid() if task.get("uid_base") is not None else None
+            result["uid"] = uid
+            run = NotebookRun(task, spec, intake.notebook, sub_deadline, uid, events)
+            stats = run.run()
+            scored = score_notebook(intake.notebook, spec, task.get("nbgrader", {}))
+            entry.update(scored)
+            entry.update(stats)
+            entry["notebook"] = nbformat.writes(intake.notebook)
+            result["notebooks"][spec.name] = entry
+    finally:
+        os.chdir("/")
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["seconds"] = round(time.monotonic() - start, 3)
+    return result
+
+
+def fingerprint(submission_dir: str | os.PathLike, extra: str = "") -> str:
+    """A hash of a submission's files (and ``extra``, e.g. the tests), to tell a re-submission."""
+    h = hashlib.sha256(extra.encode())
+    base = Path(submission_dir)
+    if base.is_dir():
+        for p in sorted(base.rglob("*")):
+            if p.is_file() and not any(x in _IGNORED_FILES for x in p.parts):
+                h.update(p.relative_to(base).as_posix().encode() + b"\0")
+                try:
+                    h.update(hashlib.sha256(p.read_bytes()).digest())
+                except OSError:
+                    h.update(b"unreadable")
+    return h.hexdigest()

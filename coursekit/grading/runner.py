@@ -1,0 +1,553 @@
+"""The student's kernel: runs inside the sandbox, executes cells, answers the judge.
+
+Started by the judge as ``python -I -m coursekit.grading.runner`` in the
+sandbox (see :mod:`coursekit.grading.sandbox`), with requests arriving on file
+descriptor 3 and replies leaving on 4. Everything here runs next to the
+student's code and is **untrusted** from the judge's point of view: student
+code can replace any of it. The judge therefore only ever accepts plain data
+from this process (see :mod:`coursekit.grading.wire`) and keeps every decision
+-- timeouts, comparisons, scores -- on its own side.
+
+Requests (``op``):
+
+``exec``      run a notebook cell (IPython semantics: magics, display, last expression)
+``resolve``   look up global names -> values or handles
+``call``      call a handle (function, class, bound method) with arguments
+``getattr`` / ``setattr`` / ``getitem`` / ``setitem`` / ``delitem`` / ``assign``
+``len`` / ``iter`` / ``next`` / ``contains`` / ``repr`` / ``deepcopy`` / ``isinstance``
+
+Every request that may run student code carries the judge's NumPy error
+state and global random states; the reply carries the new random states, the
+warnings raised (the judge re-issues them under its own filters), what was
+printed, and the new contents of every argument the code changed in place.
+"""
+from __future__ import annotations
+
+import collections.abc
+import copy
+import inspect
+import io
+import os
+import random
+import signal
+import sys
+import traceback
+import types
+import warnings
+
+import numpy as np
+
+from .capture import Collector, capture_streams, make_shell
+from .wire import Decoder, Encoder, FrameReader, WireError, write_frame
+
+FD_IN, FD_OUT = 3, 4
+
+
+# ---------------------------------------------------------------------------
+# the kernel
+# ---------------------------------------------------------------------------
+class JudgeObject:
+    """Something the judge passed in (a callable or an object): calls go back to the judge."""
+
+    def __init__(self, kernel, ref_id, type_name, is_callable):
+        object.__setattr__(self, "_ck", (kernel, ref_id, type_name, is_callable))
+
+    def __call__(self, *args, **kwargs):
+        kernel, ref_id, _, _ = object.__getattribute__(self, "_ck")
+        return kernel.callback(ref_id, None, args, kwargs)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        kernel, ref_id, _, _ = object.__getattribute__(self, "_ck")
+        return kernel.callback(ref_id, name, None, None)
+
+    def __repr__(self):
+        return f"<{object.__getattribute__(self, '_ck')[2]} from the grader>"
+
+
+class Kernel:
+    def __init__(self):
+        self.reader = FrameReader(FD_IN, max_bytes=1 << 34)
+        self.objects: dict[int, object] = {}
+        self.by_id: dict[int, int] = {}
+        self.next_handle = 1
+        self.next_msg = 1
+        self.generation = 0
+        self.output_limit = 1 << 20
+        self.collector = Collector(self.output_limit)
+        self.shell = None
+        self.rngs: dict[int, object] = {}       # generators linked to one of the judge's
+        self.rng_seen: dict[int, object] = {}   # their state as last reported
+
+    # -- IPython ----------------------------------------------------------------
+    def start_shell(self):
+        self.shell = make_shell(lambda: self.collector)
+        if "" not in sys.path:
+            sys.path.insert(0, "")
+
+    # -- handles -------------------------------------------------------------------
+    def handle(self, obj) -> dict:
+        key = id(obj)
+        hid = self.by_id.get(key)
+        if hid is None or self.objects.get(hid) is not obj:
+            hid = self.next_handle
+            self.next_handle += 1
+            self.objects[hid] = obj
+            self.by_id[key] = hid
+        desc = {"@": "h", "id": hid, "g": self.generation, "type": type(obj).__name__}
+        if isinstance(obj, types.ModuleType):
+            desc["kind"] = "module"
+            desc["name"] = str(getattr(obj, "__name__", ""))[:200]
+        elif isinstance(obj, type):
+            desc["kind"] = "class"
+            desc["name"] = str(getattr(obj, "__name__", "class"))[:200]
+        elif isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+                              types.BuiltinMethodType, np.ufunc)) or isinstance(obj, getattr(types, "MethodWrapperType", ())):
+            desc["kind"] = "function"
+            desc["name"] = str(getattr(obj, "__name__", "function"))[:200]
+        elif isinstance(obj, collections.abc.Iterator):
+            desc["kind"] = "iterator"
+            desc["gen"] = isinstance(obj, types.GeneratorType)
+        elif isinstance(obj, dict):
+            desc["kind"] = "mapping"
+        else:
+            desc["kind"] = "object"
+            flags = []
+            for flag, attr in (("call", "__call__"), ("len", "__len__"), ("iter", "__iter__"),
+                               ("getitem", "__getitem__"), ("setitem", "__setitem__"),
+                               ("contains", "__contains__")):
+                if hasattr(type(obj), attr):
+                    flags.append(flag)
+            desc["flags"] = flags
+            if not isinstance(obj, types.ModuleType):
+                desc["cls"] = self.handle(type(obj))["id"]
+        return desc
+
+    def lookup(self, desc) -> object:
+        if not isinstance(desc, dict) or desc.get("g") != self.generation or desc.get("id") not in self.objects:
+            raise LookupError("this object no longer exists in the kernel")
+        return self.objects[desc["id"]]
+
+    # -- encoding ------------------------------------------------------------------
+    def encoder(self, refs=None) -> Encoder:
+        return Encoder(refs=refs, fallback=self.handle)
+
+    def decoder(self, buffers) -> Decoder:
+        def resolve_handle(desc):
+            if desc.get("@") == "h":
+                return self.lookup(desc)
+            return JudgeObject(self, desc.get("id"), str(desc.get("type", "object")), bool(desc.get("callable")))
+
+        def resolve_rng(rid):
+            if rid not in self.rngs:
+                raise LookupError("this generator no longer exists in the kernel")
+            return self.rngs[rid]
+        return Decoder(buffers, resolve_handle=resolve_handle, resolve_rng=resolve_rng)
+
+    def encode_live(self, enc: Encoder, value) -> tuple[object, bool]:
+        """An attribute, item or global: an array by value (the judge sends its writes back),
+        a dict by reference (``model.params[k] = v`` must reach the model), lists, tuples and
+        scalars by value, objects by reference."""
+        if isinstance(value, np.ndarray) and not value.dtype.hasobject:
+            return enc.encode(value), True
+        if isinstance(value, dict):
+            return self.handle(value), False
+        return enc.encode(value), False
+
+    # -- messages ------------------------------------------------------------------
+    def send(self, header: dict, buffers=()) -> None:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            write_frame(FD_OUT, header, list(buffers))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def serve(self) -> None:
+        self.send({"op": "hello", "pid": os.getpid()})
+        while True:
+            try:
+                header, buffers = self.reader.read()
+            except KeyboardInterrupt:
+                continue
+            except EOFError:
+                return
+            self.dispatch(header, buffers)
+
+    def dispatch(self, header: dict, buffers) -> None:
+        mid = header.get("id")
+        op = header.get("op")
+        try:
+            if op == "exec":
+                reply, bufs = self.op_exec(header)
+            elif op == "setup":
+                self.generation = int(header.get("generation", 0))
+                self.output_limit = int(header.get("output_limit", self.output_limit))
+                self.start_shell()
+                reply, bufs = {}, []
+            elif op == "exit":
+                self.send({"re": mid})
+                os._exit(0)
+            else:
+                reply, bufs = self.op_student(op, header, buffers)
+        except KeyboardInterrupt:
+            reply, bufs = {"error": {"ename": "KeyboardInterrupt", "evalue": "interrupted", "tb": ""}}, []
+        except BaseException as err:  # noqa: BLE001 - reported to the judge
+            reply, bufs = {"error": _describe_error(err)}, []
+        reply["re"] = mid
+        try:
+            self.send(reply, bufs)
+        except WireError as err:
+            self.send({"re": mid, "error": {"ename": "WireError", "evalue": str(err), "tb": ""}})
+
+    # -- running cells -------------------------------------------------------------
+    def op_exec(self, header):
+        self.collector = Collector(self.output_limit)
+        ok = True
+        with capture_streams(lambda: self.collector):
+            try:
+                result = self.shell.run_cell(str(header.get("code", "")), store_history=True)
+                ok = result.success
+            except KeyboardInterrupt:
+                self.collector.error("KeyboardInterrupt", "", ["KeyboardInterrupt"])
+                ok = False
+        return {"outputs": self.collector.outputs, "ok": ok, "cut": self.collector.cut,
+                "count": self.shell.execution_count - 1}, []
+
+    # -- calls into student code -----------------------------------------------------
+    def op_student(self, op, header, buffers):
+        dec = self.decoder(buffers)
+        self.collector = Collector(self.output_limit)
+        target = None
+        if header.get("target") is not None:
+            target = dec.decode(header["target"])
+        args = dec.decode(header.get("args")) if header.get("args") is not None else ()
+        kwargs = dec.decode(header.get("kwargs")) if header.get("kwargs") is not None else {}
+        extra = dec.decode(header.get("extra")) if header.get("extra") is not None else None
+        if not isinstance(args, tuple) or not isinstance(kwargs, dict):
+            raise WireError("bad arguments")
+        tracked = dict(dec.tracked)
+        # generators the judge passed: linked from now on (the judge and the kernel share their state)
+        new_rngs = {}
+        for k, obj in tracked.items():
+            if isinstance(obj, (np.random.Generator, np.random.RandomState)):
+                rid = len(self.rngs) + 1
+                self.rngs[rid] = obj
+                self.rng_seen[rid] = _rng_state(obj)
+                new_rngs[str(k)] = rid
+        for rid, state in (header.get("rng_set") or {}).items():
+            rid = int(rid)
+            if rid in self.rngs:
+                sdec = self.decoder(buffers)
+                st = sdec.decode(state)
+                _set_rng(self.rngs[rid], st)
+                self.rng_seen[rid] = _rng_state(self.rngs[rid])
+        # writes the judge made to arrays it read from the student's objects, in order
+        for write in header.get("writes") or ():
+            if not isinstance(write, list) or len(write) != 5:
+                raise WireError("bad write")
+            self.assign(*(None if (i == 0 and w is None) else dec.decode(w) for i, w in enumerate(write)))
+        snapshots = {k: _snapshot(v) for k, v in tracked.items()}
+        # the judge's numeric state: NumPy error handling, global random generators
+        state = header.get("state") or {}
+        if "np" in state:
+            set_global_state(state)
+        errstate = state.get("err") or {}
+        before = _state_token()
+        caught = []
+        error = None
+        live = False
+        value = None
+        with capture_streams(lambda: self.collector):
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    with np.errstate(**{k: v for k, v in errstate.items()
+                                        if k in ("over", "under", "divide", "invalid")}):
+                        value, live = self.perform(op, target, args, kwargs, extra, header)
+            except BaseException as err:  # noqa: BLE001
+                error = _describe_error(err)
+        enc = self.encoder(refs={id(v): k for k, v in tracked.items()})
+        reply: dict = {}
+        if error is not None:
+            reply["error"] = error
+        elif op == "resolve":
+            found, arrays = {}, []
+            for name, obj in value.items():
+                found[name], is_array = self.encode_live(enc, obj)
+                if is_array:
+                    arrays.append(name)
+            reply["value"], reply["arrays"] = found, arrays
+        else:
+            if live:
+                reply["value"], reply["sync"] = self.encode_live(enc, value)
+            elif isinstance(value, dict) and set(value) == {"items", "done", "error", "rest"} \
+                    and op in ("call", "callattr", "next"):
+                reply["drained"] = {"items": [enc.encode(x) for x in value["items"]],
+                                    "error": value["error"],
+                                    "rest": None if value["rest"] is None else self.handle(value["rest"])}
+            else:
+                reply["value"] = enc.encode(value)
+        changed = {}
+        for k, obj in tracked.items():
+            new = _content(obj, snapshots[k], enc)
+            if new is not None:
+                changed[str(k)] = new
+        reply["changed"] = changed
+        reply["out"] = self.collector.text("stdout")
+        reply["err"] = self.collector.text("stderr")
+        reply["warnings"] = [{"category": w.category.__name__, "module": getattr(w.category, "__module__", ""),
+                              "message": str(w.message)[:4000], "filename": str(w.filename)[:500],
+                              "lineno": int(w.lineno or 0)} for w in caught[:50]]
+        if _state_token() != before:
+            reply["state"] = get_global_state()
+        if new_rngs:
+            reply["rng_new"] = new_rngs
+        moved = {}
+        for rid, rng in self.rngs.items():
+            now = _rng_state(rng)
+            if not _same_state(now, self.rng_seen[rid]):
+                self.rng_seen[rid] = now
+                moved[str(rid)] = enc.encode(now)
+        if moved:
+            reply["rng_state"] = moved
+        if op == "getattr" and error is None and isinstance(extra, str):
+            reply["method"] = _is_method(target, extra)
+        return reply, enc.buffers
+
+    def assign(self, target, kind, key, index, value) -> None:
+        """``container[key][index] = value`` (or ``.key``, or the global ``key``): a write the judge
+        made to an array it read from a student's object."""
+        if kind == "attr":
+            arr = getattr(target, key)
+        elif kind == "global":
+            arr = self.shell.user_ns[key]
+        else:
+            arr = target[key]
+        arr[index] = value
+
+    def drain(self, gen, limit: int) -> dict:
+        """Run a generator ahead: up to ``limit`` items (or 8 MB, or a second) in one reply."""
+        import time as _time
+
+        items, size, error, done = [], 0, None, False
+        stop = _time.monotonic() + 1.0
+        while len(items) < limit and size < (8 << 20) and _time.monotonic() < stop:
+            try:
+                item = next(gen)
+            except StopIteration:
+                done = True
+                break
+            except BaseException as err:  # noqa: BLE001 - raised where the judge reaches it
+                error = _describe_error(err)
+                done = True
+                break
+            items.append(item)
+            size += _approx_size(item)
+        return {"items": items, "done": done, "error": error, "rest": None if done else gen}
+
+    def perform(self, op, target, args, kwargs, extra, header):
+        """Do the operation; return (value, whether it is an attribute/item read)."""
+        if op == "resolve":
+            ns = self.shell.user_ns
+            found = {}
+            for name in header.get("names", []):
+                if isinstance(name, str) and name in ns:
+                    found[name] = ns[name]
+            return found, False
+        if op == "call":
+            value = target(*args, **kwargs)
+            return (self.drain(value, 4096) if isinstance(value, types.GeneratorType) else value), False
+        if op == "callattr":
+            value = getattr(target, extra)(*args, **kwargs)
+            return (self.drain(value, 4096) if isinstance(value, types.GeneratorType) else value), False
+        if op == "getattr":
+            return getattr(target, extra), True
+        if op == "setattr":
+            setattr(target, extra, args[0])
+            return None, False
+        if op == "getitem":
+            return target[extra], True
+        if op == "setitem":
+            target[extra] = args[0]
+            return None, False
+        if op == "delitem":
+            del target[extra]
+            return None, False
+        if op == "assign":
+            self.assign(target, extra[0], extra[1], extra[2], args[0])
+            return None, False
+        if op == "len":
+            return len(target), False
+        if op == "iter":
+            return iter(target), False
+        if op == "next":
+            if isinstance(target, types.GeneratorType) and isinstance(extra, int) and extra > 1:
+                return self.drain(target, min(extra, 4096)), False
+            return next(target), False
+        if op == "contains":
+            return extra in target, False
+        if op == "repr":
+            return repr(target)[:2000], False
+        if op == "str":
+            return str(target)[:2000], False
+        if op == "deepcopy":
+            return copy.deepcopy(target), False
+        if op == "isinstance":
+            return isinstance(target, extra), False
+        if op == "issubclass":
+            return isinstance(target, type) and issubclass(target, extra), False
+        if op == "source":
+            return inspect.getsource(target), False
+        raise WireError(f"unknown operation {op!r}")
+
+    # -- calling back into the judge -------------------------------------------------
+    def callback(self, ref_id, attr, args, kwargs):
+        mid = -self.next_msg
+        self.next_msg += 1
+        enc = self.encoder()
+        header = {"op": "callback", "id": mid, "ref": ref_id, "attr": attr,
+                  "args": enc.encode(tuple(args or ())), "kwargs": enc.encode(dict(kwargs or {}))}
+        self.send(header, enc.buffers)
+        while True:
+            reply, buffers = self.reader.read()
+            if reply.get("re") == mid:
+                break
+            self.dispatch(reply, buffers)
+        if "error" in reply:
+            err = reply["error"]
+            exc_type = {"StopIteration": StopIteration, "AttributeError": AttributeError,
+                        "TypeError": TypeError, "ValueError": ValueError,
+                        "KeyError": KeyError, "IndexError": IndexError}.get(err.get("ename"), RuntimeError)
+            raise exc_type(err.get("evalue", ""))
+        return self.decoder(buffers).decode(reply.get("value"))
+
+
+def get_global_state() -> dict:
+    """NumPy's legacy global generator and Python's ``random``, as plain JSON."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, py_gauss = random.getstate()
+    return {"np": [name, [int(x) for x in key], int(pos), int(has_gauss), float(gauss)],
+            "py": [version, list(internal), py_gauss], "err": np.geterr()}
+
+
+def _state_token() -> tuple:
+    _, key, pos, has_gauss, gauss = np.random.get_state()
+    return (key.tobytes(), int(pos), int(has_gauss), float(gauss), random.getstate())
+
+
+def _is_method(obj, name: str) -> bool:
+    """``obj.name`` is a plain method defined by ``obj``'s class (not shadowed by the instance)."""
+    try:
+        if isinstance(obj, type) or name in getattr(obj, "__dict__", {}):
+            return False
+        attr = inspect.getattr_static(type(obj), name)
+    except AttributeError:
+        return False
+    return isinstance(attr, types.FunctionType)
+
+
+def set_global_state(state: dict) -> None:
+    try:
+        name, key, pos, has_gauss, gauss = state["np"]
+        np.random.set_state((str(name), np.asarray(key, dtype=np.uint32), int(pos), int(has_gauss), float(gauss)))
+        version, internal, py_gauss = state["py"]
+        random.setstate((int(version), tuple(int(x) for x in internal), py_gauss))
+    except (KeyError, TypeError, ValueError) as err:
+        raise WireError(f"bad random state: {err}") from None
+
+
+def _describe_error(err: BaseException) -> dict:
+    tb = "".join(traceback.format_exception(type(err), err, err.__traceback__, limit=-8))
+    try:
+        evalue = str(err)
+    except Exception:  # noqa: BLE001
+        evalue = "<unprintable>"
+    return {"ename": type(err).__name__, "evalue": evalue[:20000], "tb": tb[-20000:],
+            "module": getattr(type(err), "__module__", "")}
+
+
+def _approx_size(value, depth=0) -> int:
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (tuple, list)) and depth < 3:
+        return sum(_approx_size(v, depth + 1) for v in value) + 8
+    return 64
+
+
+def _snapshot(obj):
+    if isinstance(obj, np.ndarray):
+        return ("a", obj.copy() if not obj.dtype.hasobject else [id(x) for x in obj.ravel()], obj.shape, obj.dtype)
+    if isinstance(obj, list):
+        return ("l", [id(x) for x in obj])
+    if isinstance(obj, dict):
+        return ("d", [(k, id(v)) for k, v in obj.items()])
+    return None
+
+
+def _set_rng(rng, state):
+    if isinstance(rng, np.random.Generator):
+        rng.bit_generator.state = state
+    else:
+        rng.set_state(state)
+
+
+def _rng_state(rng):
+    if isinstance(rng, np.random.Generator):
+        return copy.deepcopy(rng.bit_generator.state)
+    return copy.deepcopy(rng.get_state(legacy=False))
+
+
+def _same_state(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(np.asarray(a), np.asarray(b))
+    return a == b
+
+
+def _content(obj, snap, enc: Encoder):
+    """The new contents of an argument the student's code changed, or None."""
+    if snap is None:
+        return None
+    kind = snap[0]
+    if kind == "a":
+        if obj.dtype.hasobject:
+            if [id(x) for x in obj.ravel()] == snap[1]:
+                return None
+            return {"kind": "ao", "v": [enc.encode(x) for x in obj.ravel().tolist()]}
+        if obj.shape == snap[2] and obj.dtype == snap[3] and np.array_equal(obj, snap[1], equal_nan=obj.dtype.kind in "fc"):
+            return None
+        enc.buffers.append(_npy(obj))
+        return {"kind": "a", "b": len(enc.buffers) - 1}
+    if kind == "l":
+        if [id(x) for x in obj] == snap[1]:
+            return None
+        return {"kind": "l", "v": [enc.encode(x) for x in obj]}
+    if kind == "d":
+        if [(k, id(v)) for k, v in obj.items()] == snap[1]:
+            return None
+        keys = list(obj.keys())
+        return {"kind": "d", "keys": [enc.encode(k) for k in keys], "v": [enc.encode(obj[k]) for k in keys]}
+    if kind == "rng":
+        now = _rng_state(obj)
+        if _same_state(now, snap[1]):
+            return None
+        return {"kind": "rng", "state": enc.encode(now)}
+    return None
+
+
+def _npy(arr) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    kernel = Kernel()
+    kernel.serve()
+
+
+if __name__ == "__main__":
+    main()

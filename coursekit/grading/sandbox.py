@@ -1,0 +1,700 @@
+"""Running the student's code in a sandbox: its own root, user, processes and limits.
+
+No Docker, no extra tools: Linux namespaces through ``unshare(2)``, bind
+mounts, ``pivot_root(2)`` and ``setrlimit(2)``, from Python's standard library
+and ``ctypes``. What the student's kernel gets:
+
+- a **new root file system** built from an allow-list: the system (``/usr``,
+  ``/etc``), the Python installation and the packages it imports, read-only;
+  a private ``/tmp``, a home folder holding only the submission's files, each a
+  size-limited ``tmpfs``. The course (solutions, hidden tests, gradebook, other
+  students' work) is not in it at all;
+- its own **PID namespace** (it sees only its own processes, and all of them
+  die with it), **network namespace** (no network at all, not even the
+  loopback a PostgreSQL gradebook listens on), IPC and UTS namespaces;
+- an **unprivileged user**: when the grader runs as root, a uid of its own per
+  worker (``uid_base + slot``) with no groups and ``no_new_privs``; otherwise
+  the grader's own uid mapped into a user namespace;
+- **rlimits**: address space (memory), processes, file size, open files, core
+  dumps off, CPU time as a backstop.
+
+Process tree: judge -> launcher (host side, forwards interrupts, reports the
+exit status) -> init (PID 1 of the namespace: builds the root, drops
+privileges, reaps) -> the kernel. Each dies with its parent, and the kernel
+dies with the namespace, so killing the launcher leaves nothing running.
+
+Where namespaces are not available (macOS, locked-down containers),
+``isolation="none"`` still applies the rlimits and a scratch folder, and the
+grader says loudly that the course files are then readable by student code.
+
+This file is also the launcher itself: ``python -I -S sandbox.py CONFIG`` uses
+only the standard library.
+"""
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+__all__ = ["Sandbox", "SandboxError", "probe_isolation", "default_ro_paths"]
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 1, 4, 38
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "arm64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+EXIT_SETUP_FAILED = 125
+KERNEL_FD_IN, KERNEL_FD_OUT = 3, 4   # inside the kernel: requests in, replies out
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started."""
+
+
+# ---------------------------------------------------------------------------
+# system calls (launcher and init side)
+# ---------------------------------------------------------------------------
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(res: int, what: str) -> int:
+    if res != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return res
+
+
+def _mount(libc, src, target, fstype, flags, data=None) -> None:
+    _check(libc.mount(src.encode() if src else None, target.encode(),
+                      fstype.encode() if fstype else None, ctypes.c_ulong(flags),
+                      data.encode() if data else None), f"mount {src} on {target}")
+
+
+def _prctl(libc, option: int, arg: int) -> None:
+    _check(libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
+
+
+def _makedirs(path: str, mode: int = 0o755) -> None:
+    os.makedirs(path, mode=mode, exist_ok=True)
+
+
+def _ro_bind(libc, src: str, dst: str) -> None:
+    if os.path.isdir(src):
+        _makedirs(dst)
+    else:
+        _makedirs(os.path.dirname(dst))
+        if not os.path.exists(dst):
+            open(dst, "w").close()
+    _mount(libc, src, dst, None, MS_BIND | MS_REC)
+    # remount read-only: the bind itself and every mount below it
+    targets = [dst]
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                point = line.split()[4].encode().decode("unicode_escape")
+                if point.startswith(dst.rstrip("/") + "/"):
+                    targets.append(point)
+    except OSError:
+        pass
+    for t in targets:
+        try:
+            _mount(libc, None, t, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        except OSError:
+            if t == dst:
+                raise
+
+
+def _build_root(libc, cfg: dict) -> None:
+    """Mount the sandbox's root under ``cfg['staging']`` and pivot into it."""
+    new = cfg["staging"]
+    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
+    _mount(libc, "ck-root", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
+    for path in cfg["ro_paths"]:
+        if os.path.islink(path) and os.path.dirname(path) == "/":
+            os.symlink(os.readlink(path), new + path)
+        elif os.path.exists(path):
+            _ro_bind(libc, path, new + path)
+    for name in ("bin", "lib", "lib64", "sbin", "lib32", "libx32"):
+        src = "/" + name
+        if os.path.islink(src) and not os.path.lexists(new + src):
+            os.symlink(os.readlink(src), new + src)
+    # /dev: a few harmless character devices, a private /dev/shm
+    _makedirs(new + "/dev")
+    for dev in ("null", "zero", "full", "random", "urandom"):
+        if os.path.exists("/dev/" + dev):
+            open(new + "/dev/" + dev, "w").close()
+            _mount(libc, "/dev/" + dev, new + "/dev/" + dev, None, MS_BIND)
+    for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, new + "/dev/" + link)
+    _makedirs(new + "/dev/shm")
+    _mount(libc, "ck-shm", new + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    # /proc of the new PID namespace
+    _makedirs(new + "/proc")
+    _mount(libc, "proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # scratch space
+    disk = int(cfg["disk"])
+    _makedirs(new + "/tmp")
+    _mount(libc, "ck-tmp", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=1777")
+    home = cfg["home"]
+    _makedirs(new + home)
+    _mount(libc, "ck-home", new + home, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=0755")
+    uid, gid = cfg.get("uid"), cfg.get("gid")
+    _makedirs(new + cfg["workdir"])
+    for src, rel in cfg["files"]:
+        dst = os.path.join(new + home, rel)
+        _makedirs(os.path.dirname(dst))
+        shutil.copyfile(src, dst)
+    for root, dirs, files in os.walk(new + home):
+        for name in dirs + files:
+            p = os.path.join(root, name)
+            if uid is not None:
+                os.lchown(p, uid, gid)
+    if uid is not None:
+        os.chown(new + home, uid, gid)
+    # pivot
+    old = new + "/.old-root"
+    _makedirs(old)
+    nr = _SYS_PIVOT_ROOT.get(platform.machine())
+    if nr is not None:
+        _check(libc.syscall(nr, new.encode(), old.encode()), "pivot_root")
+        os.chdir("/")
+        _check(libc.umount2(b"/.old-root", MNT_DETACH), "umount old root")
+        os.rmdir("/.old-root")
+    else:  # unknown architecture: chroot (no escape without CAP_SYS_CHROOT, which is dropped)
+        os.chroot(new)
+        os.chdir("/")
+    # the root itself: read-only from now on
+    _mount(libc, None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    try:
+        libc.sethostname(b"sandbox", 7)
+    except Exception:
+        pass
+
+
+def _set_rlimits(cfg: dict) -> None:
+    lim = cfg["rlimits"]
+
+    def setl(which, value):
+        value = int(value)
+        soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+    setl(resource.RLIMIT_AS, lim["memory"])
+    setl(resource.RLIMIT_FSIZE, lim["fsize"])
+    setl(resource.RLIMIT_NOFILE, 1024)
+    setl(resource.RLIMIT_CORE, 0)
+    setl(resource.RLIMIT_CPU, lim["cpu"])
+    if lim.get("nproc"):
+        setl(resource.RLIMIT_NPROC, lim["nproc"])
+
+
+def _drop_privileges(libc, cfg: dict) -> None:
+    uid, gid = cfg.get("uid"), cfg.get("gid")
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    _prctl(libc, PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _exec_kernel(cfg: dict, fd_in: int, fd_out: int) -> None:
+    """In the kernel's process: limits, file descriptors, exec."""
+    try:
+        libc = _libc()
+        _prctl(libc, PR_SET_PDEATHSIG, signal.SIGKILL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _set_rlimits(cfg)
+        os.chdir(cfg["workdir"])
+        devnull = os.open("/dev/null", os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        # fd 2 stays: the launcher's stderr, read by the judge (crash messages)
+        a = fcntl.fcntl(fd_in, fcntl.F_DUPFD, 100)
+        b = fcntl.fcntl(fd_out, fcntl.F_DUPFD, 100)
+        os.dup2(a, KERNEL_FD_IN)
+        os.dup2(b, KERNEL_FD_OUT)
+        os.closerange(KERNEL_FD_OUT + 1, 65536)
+        os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
+    except BaseException as err:  # noqa: BLE001 - report and die
+        os.write(2, f"coursekit sandbox: cannot start the kernel: {err}\n".encode())
+        os._exit(EXIT_SETUP_FAILED)
+
+
+def _init_main(cfg: dict, fd_in: int, fd_out: int) -> None:
+    """PID 1 of the namespace: root file system, privileges, then reap until the kernel exits."""
+    libc = _libc()
+    try:
+        if cfg["isolation"] == "namespaces":
+            _build_root(libc, cfg)
+        else:
+            os.chdir(cfg["workdir"])
+        _drop_privileges(libc, cfg)
+        _prctl(libc, PR_SET_PDEATHSIG, signal.SIGKILL)
+    except BaseException as err:  # noqa: BLE001
+        os.write(2, f"coursekit sandbox: setup failed: {err}\n".encode())
+        os._exit(EXIT_SETUP_FAILED)
+    kernel = os.fork()
+    if kernel == 0:
+        _exec_kernel(cfg, fd_in, fd_out)
+    os.close(fd_in)
+    os.close(fd_out)
+    signal.signal(signal.SIGINT, lambda *_: _safe_kill(kernel, signal.SIGINT))
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(EXIT_SETUP_FAILED)
+        except InterruptedError:
+            continue
+        if pid == kernel:
+            if os.WIFSIGNALED(status):
+                os._exit(128 + os.WTERMSIG(status))
+            os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+def _safe_kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass
+
+
+def launcher_main(argv: list[str]) -> None:
+    """Entry point of the launcher process (host side)."""
+    cfg = json.loads(argv[1])
+    libc = _libc()
+    _prctl(libc, PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != cfg["parent"]:
+        os._exit(EXIT_SETUP_FAILED)
+    for procs in cfg.get("cgroups", []):      # everything started from here is in the sandbox's cgroups
+        try:
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError:
+            pass
+    fd_in, fd_out = cfg["fds"]
+    if cfg["isolation"] == "namespaces":
+        flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+        uid, gid = os.getuid(), os.getgid()
+        if uid != 0:
+            flags |= CLONE_NEWUSER
+        try:
+            _check(libc.unshare(flags), "unshare")
+            if uid != 0:
+                with open("/proc/self/setgroups", "w") as f:
+                    f.write("deny")
+                with open("/proc/self/uid_map", "w") as f:
+                    f.write(f"{uid} {uid} 1")
+                with open("/proc/self/gid_map", "w") as f:
+                    f.write(f"{gid} {gid} 1")
+        except OSError as err:
+            os.write(2, f"coursekit sandbox: namespaces unavailable: {err}\n".encode())
+            os._exit(EXIT_SETUP_FAILED)
+    child = os.fork()
+    if child == 0:
+        _init_main(cfg, fd_in, fd_out)
+        os._exit(EXIT_SETUP_FAILED)
+    os.close(fd_in)
+    os.close(fd_out)
+    signal.signal(signal.SIGINT, lambda *_: _safe_kill(child, signal.SIGINT))
+    signal.signal(signal.SIGTERM, lambda *_: _safe_kill(child, signal.SIGKILL))
+    while True:
+        try:
+            pid, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        os._exit(128 + os.WTERMSIG(status))
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
+# ---------------------------------------------------------------------------
+# judge side
+# ---------------------------------------------------------------------------
+_PROBE: dict[str, str] = {}
+_CGROUP_V1 = "/sys/fs/cgroup"
+_counter = [0]
+
+
+def _cgroup_create(limits) -> tuple[list[str], list[str]]:
+    """Per-sandbox cgroups where the grader may make them (root, cgroup v1 cpu/pids or v2):
+    at most ``limits.cpus`` CPUs and ``limits.processes`` tasks for the whole sandbox, however
+    many processes it starts. Returns (cgroup.procs files to join, folders to remove later)."""
+    if os.getuid() != 0:
+        return [], []
+    _counter[0] += 1
+    name = f"coursekit/{os.getpid()}-{_counter[0]}"
+    if _counter[0] == 1:
+        _cgroup_sweep()
+    procs, dirs = [], []
+    cpus = float(getattr(limits, "cpus", 1.0) or 0)
+    v2 = os.path.join(_CGROUP_V1, "cgroup.controllers")
+    try:
+        if os.path.exists(v2):
+            controllers = open(v2).read().split()
+            if {"cpu", "pids"} <= set(controllers):
+                parent = os.path.join(_CGROUP_V1, "coursekit")
+                os.makedirs(parent, exist_ok=True)
+                with open(os.path.join(_CGROUP_V1, "cgroup.subtree_control"), "w") as f:
+                    f.write("+cpu +pids")
+                with open(os.path.join(parent, "cgroup.subtree_control"), "w") as f:
+                    f.write("+cpu +pids")
+                path = os.path.join(_CGROUP_V1, name)
+                os.makedirs(path)
+                dirs.append(path)
+                if cpus > 0:
+                    with open(os.path.join(path, "cpu.max"), "w") as f:
+                        f.write(f"{int(cpus * 100000)} 100000")
+                with open(os.path.join(path, "pids.max"), "w") as f:
+                    f.write(str(int(limits.processes) + 8))
+                procs.append(os.path.join(path, "cgroup.procs"))
+                return procs, dirs
+        for controller, settings in (("cpu", {"cpu.cfs_period_us": "100000",
+                                               "cpu.cfs_quota_us": str(int(cpus * 100000)) if cpus > 0 else "-1"}),
+                                     ("pids", {"pids.max": str(int(limits.processes) + 8)})):
+            base = os.path.join(_CGROUP_V1, controller)
+            if not os.path.isfile(os.path.join(base, "cgroup.procs")):
+                continue
+            path = os.path.join(base, name)
+            os.makedirs(path)
+            dirs.append(path)
+            for key, value in settings.items():
+                with open(os.path.join(path, key), "w") as f:
+                    f.write(value)
+            procs.append(os.path.join(path, "cgroup.procs"))
+    except OSError:
+        _cgroup_remove(dirs)
+        return [], []
+    return procs, dirs
+
+
+def _cgroup_sweep() -> None:
+    """Remove empty cgroups left by graders that were killed."""
+    for parent in (os.path.join(_CGROUP_V1, "coursekit"), os.path.join(_CGROUP_V1, "cpu", "coursekit"),
+                   os.path.join(_CGROUP_V1, "pids", "coursekit")):
+        try:
+            entries = os.listdir(parent)
+        except OSError:
+            continue
+        for entry in entries:
+            pid = entry.split("-")[0]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                try:
+                    os.rmdir(os.path.join(parent, entry))
+                except OSError:
+                    pass
+
+
+def _cgroup_remove(dirs: list[str]) -> None:
+    for path in dirs:
+        for _ in range(50):
+            try:
+                os.rmdir(path)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
+def probe_isolation() -> tuple[str, str]:
+    """``("namespaces", how)`` if this machine can build the sandbox, else ``("none", why)``."""
+    if "mode" in _PROBE:
+        return _PROBE["mode"], _PROBE["why"]
+    mode, why = "none", ""
+    if sys.platform != "linux":
+        why = f"no Linux namespaces on {sys.platform}"
+    else:
+        try:
+            proc = subprocess.run([sys.executable, "-I", "-S", "-c",
+                                   "import ctypes,os,sys\n"
+                                   "libc=ctypes.CDLL(None,use_errno=True)\n"
+                                   f"f={CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS}\n"
+                                   f"f|=0 if os.getuid()==0 else {CLONE_NEWUSER}\n"
+                                   "r=libc.unshare(f)\n"
+                                   "sys.exit(0 if r==0 else 1)"],
+                                  capture_output=True, timeout=30)
+            if proc.returncode == 0:
+                mode = "namespaces"
+                why = ("root: a user id of its own per sandbox" if os.getuid() == 0
+                       else "user namespace (runs as your own uid)")
+                if os.getuid() == 0 and (os.access(os.path.join(_CGROUP_V1, "cpu", "cgroup.procs"), os.W_OK)
+                                         or os.access(os.path.join(_CGROUP_V1, "cgroup.subtree_control"), os.W_OK)):
+                    why += "; cgroups cap each sandbox's CPUs and tasks"
+            else:
+                why = "unshare(2) refused (user namespaces disabled?)"
+        except (OSError, subprocess.SubprocessError) as err:
+            why = f"probe failed: {err}"
+    _PROBE.update(mode=mode, why=why)
+    return mode, why
+
+
+def _under(path: str, parent: str) -> bool:
+    path, parent = os.path.abspath(path), os.path.abspath(parent)
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def default_ro_paths(hidden: list[str]) -> list[str]:
+    """What the kernel may read: system folders, Python and its packages, coursekit's code.
+
+    Nothing at or above a ``hidden`` path (the course root) is included; a path
+    inside a hidden one is included only if it is a package folder (e.g.
+    ``<repo>/coursekit`` of an editable install).
+    """
+    import coursekit
+
+    candidates = ["/usr", "/etc", "/bin", "/lib", "/lib64", "/sbin", "/opt"]
+    candidates += [sys.prefix, sys.base_prefix, sys.exec_prefix,
+                   os.path.dirname(os.path.realpath(sys.executable))]
+    candidates += [p for p in sys.path if p and os.path.isdir(p)]
+    pkg = os.path.dirname(os.path.abspath(coursekit.__file__))
+    out: list[str] = []
+    for p in candidates:
+        p = os.path.abspath(p)
+        if p in out or not os.path.lexists(p):
+            continue
+        if any(_under(h, p) for h in hidden):      # p contains the course: never
+            continue
+        if any(_under(p, h) for h in hidden):      # inside the course: no
+            continue
+        out.append(p)
+    if pkg not in out and not any(_under(pkg, p) for p in out):
+        if any(_under(h, pkg) for h in hidden):
+            raise SandboxError(f"coursekit's package folder {pkg} contains the course")
+        out.append(pkg)
+    # drop paths already covered by another
+    out = [p for p in out if not any(q != p and _under(p, q) for q in out)]
+    return out
+
+
+class Sandbox:
+    """One sandboxed kernel process and its two pipes.
+
+    Parameters
+    ----------
+    argv : the program to run (paths as seen inside).
+    env : its whole environment.
+    files : ``[(host path, path relative to home)]`` copied into the home folder.
+    workdir : the working directory inside (under ``home``).
+    limits : :class:`~coursekit.grading.limits.Limits`.
+    uid : user id to run as when the grader is root (None: nobody-like default).
+    hidden : host paths that must not be visible (the course root).
+    isolation : "namespaces", "none" or "auto".
+    scratch_dir : where the sandbox's scratch folder goes (default: the system's temporary folder).
+    """
+
+    def __init__(self, argv, env, files, workdir, home, limits, *, uid=None, hidden=(),
+                 isolation="auto", ro_paths=None, scratch_dir=None):
+        self.argv, self.env, self.files = list(argv), dict(env), list(files)
+        self.workdir, self.home, self.limits = workdir, home, limits
+        self.hidden = [os.path.abspath(h) for h in hidden]
+        mode, why = probe_isolation() if isolation == "auto" else (isolation, "requested")
+        self.isolation, self.isolation_note = mode, why
+        self.uid = uid if os.getuid() == 0 else None
+        self.ro_paths = ro_paths
+        self.scratch_dir = scratch_dir
+        self.proc: subprocess.Popen | None = None
+        self.fd_to: int | None = None
+        self.fd_from: int | None = None
+        self._stderr = bytearray()
+        self._stderr_thread = None
+        self._scratch = None
+        self._cgroup_dirs: list[str] = []
+        self.cgroups = False
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        lim = self.limits
+        k_in, j_out = os.pipe()     # judge -> kernel
+        j_in, k_out = os.pipe()     # kernel -> judge
+        cfg = {
+            "parent": os.getpid(),
+            "isolation": self.isolation,
+            "fds": [k_in, k_out],
+            "argv": self.argv, "env": self.env,
+            "home": self.home, "workdir": self.workdir,
+            "disk": int(lim.disk),
+            "uid": self.uid, "gid": self.uid,
+            "rlimits": {"memory": int(lim.memory), "fsize": int(lim.disk),
+                        "cpu": int(lim.submission_timeout + 60),
+                        "nproc": int(lim.processes) if (self.uid is not None or os.getuid() != 0) else 0},
+        }
+        procs, self._cgroup_dirs = _cgroup_create(lim)
+        cfg["cgroups"] = procs
+        self.cgroups = bool(procs)
+        if self.isolation == "namespaces":
+            self._scratch = tempfile.mkdtemp(prefix="coursekit-sandbox-", dir=self.scratch_dir)
+            os.chmod(self._scratch, 0o700)
+            cfg["staging"] = self._scratch
+            cfg["ro_paths"] = self.ro_paths if self.ro_paths is not None else default_ro_paths(self.hidden)
+            cfg["files"] = [(os.path.abspath(src), rel) for src, rel in self.files]
+        else:
+            # no namespaces: the home folder is a real scratch folder
+            if self.uid is not None and not _world_runnable(os.path.realpath(self.argv[0])):
+                raise SandboxError(
+                    f"cannot run student code as an unprivileged user: {os.path.realpath(self.argv[0])} "
+                    "(or a folder above it) is not readable by other users. Install Python where every "
+                    "user can run it, or grade on Linux with namespaces (the default there).")
+            self._scratch = tempfile.mkdtemp(prefix="coursekit-sandbox-", dir=self.scratch_dir)
+            if self.uid is not None:
+                os.chmod(self.scratch_dir or self._scratch, 0o711)
+            home = os.path.join(self._scratch, "home")
+            rel_work = os.path.relpath(self.workdir, self.home)
+            for src, rel in self.files:
+                dst = os.path.join(home, rel)
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                shutil.copyfile(src, dst)
+            os.makedirs(os.path.join(home, rel_work), exist_ok=True)
+            cfg["workdir"] = os.path.join(home, rel_work)
+            if self.uid is not None:
+                os.chmod(self._scratch, 0o755)
+                for root, dirs, files in os.walk(home):
+                    for name in dirs + files:
+                        os.lchown(os.path.join(root, name), self.uid, self.uid)
+                os.chown(home, self.uid, self.uid)
+        launcher = [sys.executable, "-I", "-S", os.path.abspath(__file__), json.dumps(cfg)]
+        try:
+            self.proc = subprocess.Popen(launcher, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, pass_fds=(k_in, k_out),
+                                         start_new_session=True, close_fds=True)
+        finally:
+            os.close(k_in)
+            os.close(k_out)
+        self.fd_to, self.fd_from = j_out, j_in
+        self._stderr_thread = threading.Thread(target=self._drain, daemon=True)
+        self._stderr_thread.start()
+
+    def _drain(self) -> None:
+        stream = self.proc.stderr
+        while True:
+            try:
+                chunk = stream.read1(65536)
+            except (OSError, ValueError):
+                return
+            if not chunk:
+                return
+            self._stderr += chunk
+            if len(self._stderr) > 65536:
+                del self._stderr[:-32768]
+
+    def stderr_tail(self, n: int = 1500) -> str:
+        return bytes(self._stderr[-n:]).decode("utf-8", "replace")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def interrupt(self) -> None:
+        if self.alive():
+            _safe_kill(self.proc.pid, signal.SIGINT)
+
+    def kill(self) -> None:
+        """Kill the launcher; init and every process of the namespace die with it."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                _safe_kill(self.proc.pid, signal.SIGKILL)
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+            if self.isolation != "namespaces":
+                # no PID namespace: kill what is left in the launcher's session
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                if self.uid is not None:
+                    _kill_uid(self.uid)
+        for fd in (self.fd_to, self.fd_from):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.fd_to = self.fd_from = None
+        if self._scratch:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+        if self._cgroup_dirs:
+            _cgroup_remove(self._cgroup_dirs)
+            self._cgroup_dirs = []
+
+    def exit_description(self) -> str:
+        """How the kernel ended, in words."""
+        if self.proc is None:
+            return "never started"
+        code = self.proc.poll()
+        if code is None:
+            try:
+                code = self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                return "stopped answering"
+        if code == EXIT_SETUP_FAILED:
+            return "the sandbox could not start: " + self.stderr_tail().strip()[-500:]
+        if code > 128:
+            sig = code - 128
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"signal {sig}"
+            hint = {"SIGKILL": " (killed: out of memory or over a limit?)",
+                    "SIGSEGV": " (a crash in compiled code)",
+                    "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
+            return f"was killed by {name}{hint}"
+        return f"exited with code {code}" + (" (os._exit or sys.exit?)" if code else "")
+
+
+def _world_runnable(path: str) -> bool:
+    """Can any user run ``path`` (every folder above it searchable, the file executable)?"""
+    try:
+        if not os.stat(path).st_mode & stat.S_IXOTH:
+            return False
+        folder = os.path.dirname(path)
+        while True:
+            if not os.stat(folder).st_mode & stat.S_IXOTH:
+                return False
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return True
+            folder = parent
+    except OSError:
+        return False
+
+
+def _kill_uid(uid: int) -> None:
+    """Kill every process of ``uid`` (only used with a uid reserved for the sandbox)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid == uid:
+                os.kill(int(entry), signal.SIGKILL)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    launcher_main(sys.argv)

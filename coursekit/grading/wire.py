@@ -1,0 +1,467 @@
+"""The grader's wire format: framed messages of plain data, never pickle.
+
+The judge (trusted) and the student's kernel (untrusted, sandboxed) talk over
+two pipes. Everything the kernel sends is decoded here into plain Python and
+NumPy values only -- ``None``, ``bool``, ``int``, ``float``, ``complex``,
+``str``, ``bytes``, tuples, lists, dicts, sets, slices, ``Ellipsis``, NumPy
+arrays and scalars of non-object dtypes, random generators' states -- plus
+*references*: to objects that stay on the other side (``{"@": "h"}``, a
+handle), or to objects the receiver itself sent (``{"@": "r"}``, so that
+identity and in-place changes survive the round trip).
+
+A frame is ``<u32 json length><u32 buffer count>`` + JSON + for each buffer
+``<u64 length>`` + bytes. Arrays travel as ``.npy`` buffers read back with
+``allow_pickle=False``. Decoding is bounded: frame size, nesting depth and
+element count are limited, and anything unexpected raises :class:`WireError`.
+
+This module is imported on both sides and needs only the standard library
+and NumPy.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import struct
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["WireError", "FrameReader", "write_frame", "Encoder", "Decoder",
+           "MAX_DEPTH", "MAX_ITEMS", "safe_dtype", "RNG_KINDS"]
+
+MAX_DEPTH = 64
+MAX_ITEMS = 2_000_000
+_HEAD = struct.Struct("<II")
+_BUF = struct.Struct("<Q")
+_ALLOWED_KINDS = set("biufcmMUS")
+RNG_KINDS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+# types that may travel as values (``dtype=np.float64``, ``int``): by name, looked up on arrival
+_TYPES = {t.__name__: t for t in (int, float, complex, bool, str, bytes, list, tuple, dict, set, frozenset,
+                                  slice, range, type(None))}
+_TYPES.update({f"numpy.{t.__name__}": t for t in set(np.sctypeDict.values())
+               if isinstance(t, type) and issubclass(t, np.generic) and t is not np.object_
+               and np.dtype(t).kind in "biufcmMUS"})
+
+
+class WireError(ValueError):
+    """A malformed, oversized or disallowed message."""
+
+
+# ---------------------------------------------------------------------------
+# framing
+# ---------------------------------------------------------------------------
+def write_frame(fd: int, header: dict, buffers: list[bytes] = (), *,
+                deadline: float | None = None) -> None:
+    """Write one frame to ``fd`` (blocking, or until ``deadline``: then TimeoutError)."""
+    body = json.dumps(header, separators=(",", ":"), allow_nan=True).encode()
+    parts = [_HEAD.pack(len(body), len(buffers)), body]
+    for b in buffers:
+        parts += [_BUF.pack(len(b)), b]
+    data = memoryview(b"".join(parts))
+    while data:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the other side stopped reading")
+            _, ready, _ = select.select([], [fd], [], left)
+            if not ready:
+                continue
+        n = os.write(fd, data[: 1 << 20])
+        data = data[n:]
+
+
+class FrameReader:
+    """Reads frames from a file descriptor with a size limit and optional deadlines."""
+
+    def __init__(self, fd: int, max_bytes: int = 1 << 30):
+        self.fd = fd
+        self.max_bytes = max_bytes
+        self._buf = bytearray()
+        self.eof = False
+
+    def _fill(self, need: int, deadline: float | None, on_wait: Callable | None) -> None:
+        while len(self._buf) < need:
+            if self.eof:
+                raise EOFError("the other side closed the connection")
+            timeout = None
+            if deadline is not None:
+                timeout = max(0.0, deadline - time.monotonic())
+            if on_wait is not None:
+                timeout = 0.25 if timeout is None else min(timeout, 0.25)
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            if not ready:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError("no reply before the deadline")
+                if on_wait is not None:
+                    on_wait()
+                continue
+            chunk = os.read(self.fd, max(1 << 16, min(need - len(self._buf), 1 << 24)))
+            if not chunk:
+                self.eof = True
+                raise EOFError("the other side closed the connection")
+            self._buf += chunk
+
+    def _take(self, n: int, deadline, on_wait) -> bytes:
+        self._fill(n, deadline, on_wait)
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def read(self, deadline: float | None = None, on_wait: Callable | None = None) -> tuple[dict, list[bytes]]:
+        """The next ``(header, buffers)``; EOFError, TimeoutError or WireError."""
+        json_len, nbuf = _HEAD.unpack(self._take(_HEAD.size, deadline, on_wait))
+        total = json_len
+        if json_len > self.max_bytes or nbuf > 100_000:
+            raise WireError(f"message too large ({json_len} bytes of header, {nbuf} buffers)")
+        try:
+            header = json.loads(self._take(json_len, deadline, on_wait))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+            raise WireError(f"malformed message: {err}") from None
+        if not isinstance(header, dict):
+            raise WireError("malformed message: not an object")
+        buffers = []
+        for _ in range(nbuf):
+            (n,) = _BUF.unpack(self._take(_BUF.size, deadline, on_wait))
+            total += n
+            if total > self.max_bytes:
+                raise WireError(f"message larger than the {self.max_bytes >> 20} MiB limit")
+            buffers.append(self._take(n, deadline, on_wait))
+        return header, buffers
+
+
+# ---------------------------------------------------------------------------
+# values
+# ---------------------------------------------------------------------------
+def safe_dtype(spec: Any) -> np.dtype:
+    """A NumPy dtype from its string, refusing object/void (pickle-backed) dtypes."""
+    if not isinstance(spec, str) or len(spec) > 32:
+        raise WireError("bad dtype")
+    try:
+        dt = np.dtype(spec)
+    except (TypeError, ValueError):
+        raise WireError(f"bad dtype {spec!r}") from None
+    if dt.kind not in _ALLOWED_KINDS or dt.hasobject:
+        raise WireError(f"dtype {dt} is not allowed")
+    return dt
+
+
+def _array_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _is_rng(obj: Any) -> bool:
+    return isinstance(obj, (np.random.Generator, np.random.RandomState))
+
+
+class Encoder:
+    """Turns a value into JSON + buffers.
+
+    Mutable objects (arrays, lists, dicts, generators) are numbered as they are
+    met (``self.tracked[k]`` is object k): a second occurrence is sent as a
+    back-reference, and the receiver can send back their new state by number.
+    ``refs``: ``{id(obj): k}`` of objects the *receiver* sent, encoded as
+    ``{"@": "r", "id": k}`` instead of by value.
+    ``fallback(obj)``: how to encode anything that is not data (a handle), or
+    None to raise WireError.
+    ``rng_ref(generator)``: the receiver's id of a generator it already holds a
+    linked copy of (sent as ``{"@": "lr"}``), or None to send its state.
+    """
+
+    def __init__(self, *, refs: dict[int, int] | None = None,
+                 fallback: Callable[[Any], dict] | None = None, max_items: int = MAX_ITEMS,
+                 rng_ref: Callable[[Any], int | None] | None = None):
+        self.buffers: list[bytes] = []
+        self.rng_ref = rng_ref
+        self.tracked: list[Any] = []
+        self._memo: dict[int, int] = {}
+        self.refs = refs or {}
+        self.fallback = fallback
+        self._items = 0
+        self._max_items = max_items
+
+    def _buffer(self, data: bytes) -> int:
+        self.buffers.append(data)
+        return len(self.buffers) - 1
+
+    def _tracked(self, obj: Any) -> int:
+        k = len(self.tracked)
+        self.tracked.append(obj)
+        self._memo[id(obj)] = k
+        return k
+
+    def encode(self, obj: Any, depth: int = 0) -> Any:
+        self._items += 1
+        if self._items > self._max_items:
+            raise WireError("value has too many elements")
+        if depth > MAX_DEPTH:
+            raise WireError("value nested too deeply")
+        t = type(obj)
+        if obj is None or t is bool or t is str or t is int or t is float:
+            return obj
+        oid = id(obj)
+        if oid in self.refs:
+            return {"@": "r", "id": self.refs[oid]}
+        if oid in self._memo:
+            return {"@": "m", "id": self._memo[oid]}
+        if isinstance(obj, np.ndarray):
+            if obj.dtype.hasobject:
+                k = self._tracked(obj)
+                return {"@": "ao", "shape": list(obj.shape), "k": k,
+                        "v": [self.encode(x, depth + 1) for x in obj.ravel().tolist()]}
+            try:
+                safe_dtype(obj.dtype.str)
+            except WireError:
+                if self.fallback is not None:
+                    return self.fallback(obj)
+                raise
+            k = self._tracked(obj)
+            return {"@": "a", "b": self._buffer(_array_bytes(np.asarray(obj))), "k": k}
+        if isinstance(obj, np.generic):
+            if obj.dtype.hasobject or obj.dtype.kind not in _ALLOWED_KINDS:
+                raise WireError(f"numpy scalar of dtype {obj.dtype} is not allowed")
+            return {"@": "s", "dt": obj.dtype.str, "b": self._buffer(np.asarray(obj).tobytes())}
+        if t is complex:
+            return {"@": "c", "v": [obj.real, obj.imag]}
+        if t is bytes or t is bytearray:
+            return {"@": "y", "b": self._buffer(bytes(obj)), "mut": t is bytearray}
+        if t is tuple:
+            return {"@": "t", "v": [self.encode(x, depth + 1) for x in obj]}
+        if t is list:
+            k = self._tracked(obj)
+            return {"@": "l", "k": k, "v": [self.encode(x, depth + 1) for x in obj]}
+        if t is dict:
+            k = self._tracked(obj)
+            keys = list(obj.keys())
+            return {"@": "d", "k": k, "keys": [self.encode(x, depth + 1) for x in keys],
+                    "v": [self.encode(obj[x], depth + 1) for x in keys]}
+        if t is set or t is frozenset:
+            return {"@": "set", "frozen": t is frozenset, "v": [self.encode(x, depth + 1) for x in obj]}
+        if t is slice:
+            return {"@": "sl", "v": [self.encode(obj.start, depth + 1), self.encode(obj.stop, depth + 1),
+                                     self.encode(obj.step, depth + 1)]}
+        if obj is Ellipsis:
+            return {"@": "el"}
+        if t is range:
+            return {"@": "rg", "v": [obj.start, obj.stop, obj.step]}
+        if isinstance(obj, np.dtype) and obj.kind in _ALLOWED_KINDS and not obj.hasobject and obj.fields is None:
+            return {"@": "dt", "v": obj.str}
+        if isinstance(obj, type):
+            name = obj.__name__ if obj.__module__ == "builtins" else f"numpy.{obj.__name__}"
+            if _TYPES.get(name) is obj:
+                return {"@": "ty", "v": name}
+        if _is_rng(obj):
+            linked = self.rng_ref(obj) if self.rng_ref is not None else None
+            if linked is not None:
+                return {"@": "lr", "id": linked}
+            k = self._tracked(obj)
+            return {"@": "rng", "k": k, **rng_state(obj, self, depth)}
+        if isinstance(obj, (int, float, str)) and not isinstance(obj, bool):
+            # subclasses of the basic types travel as the basic type
+            base = int if isinstance(obj, int) else float if isinstance(obj, float) else str
+            return base(obj)
+        if self.fallback is not None:
+            return self.fallback(obj)
+        raise WireError(f"cannot send a {t.__name__}")
+
+
+def rng_state(rng: Any, enc: Encoder, depth: int) -> dict:
+    if isinstance(rng, np.random.Generator):
+        state = rng.bit_generator.state
+        return {"kind": "Generator", "state": enc.encode(_plain(state), depth + 1)}
+    state = rng.get_state(legacy=False)
+    return {"kind": "RandomState", "state": enc.encode(_plain(state), depth + 1)}
+
+
+def _plain(value: Any) -> Any:
+    """Copy a bit generator's state as plain dicts/ints/arrays."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return value
+
+
+def make_rng(kind: str, state: Any) -> Any:
+    """A generator restored from a decoded state (bit generator name checked)."""
+    if not isinstance(state, dict):
+        raise WireError("bad generator state")
+    name = state.get("bit_generator")
+    if name not in RNG_KINDS:
+        raise WireError(f"unknown bit generator {name!r}")
+    try:
+        if kind == "Generator":
+            rng = np.random.Generator(getattr(np.random, name)())
+            rng.bit_generator.state = state
+        elif kind == "RandomState":
+            rng = np.random.RandomState()
+            rng.set_state(state)
+        else:
+            raise WireError("bad generator kind")
+    except (TypeError, ValueError, KeyError) as err:
+        raise WireError(f"bad generator state: {err}") from None
+    return rng
+
+
+def set_rng_state(rng: Any, state: Any) -> None:
+    try:
+        if isinstance(rng, np.random.Generator):
+            if state.get("bit_generator") != rng.bit_generator.state.get("bit_generator"):
+                raise WireError("generator type changed")
+            rng.bit_generator.state = state
+        else:
+            rng.set_state(state)
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        raise WireError(f"bad generator state: {err}") from None
+
+
+class Decoder:
+    """Turns JSON + buffers back into values.
+
+    ``resolve_ref(k)``: the receiver's own object k (``{"@": "r"}``).
+    ``resolve_handle(desc)``: what a handle becomes on this side.
+    Decoded mutable objects are kept by the sender's numbers (``self.tracked[k]``)
+    so their state can be sent back.
+    """
+
+    def __init__(self, buffers: list[bytes], *, resolve_ref: Callable[[int], Any] | None = None,
+                 resolve_handle: Callable[[dict], Any] | None = None,
+                 resolve_rng: Callable[[int], Any] | None = None):
+        self.buffers = buffers
+        self.resolve_ref = resolve_ref
+        self.resolve_handle = resolve_handle
+        self.resolve_rng = resolve_rng
+        self.tracked: dict[int, Any] = {}
+        self._items = 0
+
+    def _buf(self, i: Any) -> bytes:
+        if not isinstance(i, int) or not 0 <= i < len(self.buffers):
+            raise WireError("bad buffer reference")
+        return self.buffers[i]
+
+    def _remember(self, node: dict, obj: Any) -> Any:
+        k = node.get("k")
+        if k is not None:
+            if not isinstance(k, int):
+                raise WireError("bad object number")
+            self.tracked[k] = obj
+        return obj
+
+    def decode(self, node: Any, depth: int = 0) -> Any:
+        self._items += 1
+        if self._items > MAX_ITEMS:
+            raise WireError("value has too many elements")
+        if depth > MAX_DEPTH:
+            raise WireError("value nested too deeply")
+        if node is None or type(node) in (bool, int, float, str):
+            return node
+        if type(node) is not dict:
+            raise WireError("malformed value")
+        tag = node.get("@")
+        v = node.get("v")
+        if tag == "a":
+            try:
+                arr = np.load(io.BytesIO(self._buf(node.get("b"))), allow_pickle=False)
+            except (ValueError, OSError, EOFError) as err:
+                raise WireError(f"bad array: {err}") from None
+            if not isinstance(arr, np.ndarray) or arr.dtype.hasobject:
+                raise WireError("bad array")
+            return self._remember(node, arr)
+        if tag == "ao":
+            shape = node.get("shape")
+            if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+                raise WireError("bad shape")
+            items = self._list(v, depth)
+            arr = np.empty(len(items), dtype=object)
+            arr[:] = items if items else []
+            try:
+                arr = arr.reshape(shape)
+            except ValueError:
+                raise WireError("bad shape") from None
+            return self._remember(node, arr)
+        if tag == "s":
+            dt = safe_dtype(node.get("dt"))
+            raw = self._buf(node.get("b"))
+            if len(raw) != dt.itemsize:
+                raise WireError("bad scalar")
+            return np.frombuffer(raw, dtype=dt)[0]
+        if tag == "c":
+            if not (isinstance(v, list) and len(v) == 2 and all(type(x) in (int, float) for x in v)):
+                raise WireError("bad complex")
+            return complex(v[0], v[1])
+        if tag == "y":
+            raw = self._buf(node.get("b"))
+            return bytearray(raw) if node.get("mut") else raw
+        if tag == "t":
+            return tuple(self._list(v, depth))
+        if tag == "l":
+            out: list = []
+            self._remember(node, out)
+            out.extend(self._list(v, depth))
+            return out
+        if tag == "d":
+            keys = self._list(node.get("keys"), depth)
+            vals = self._list(v, depth)
+            if len(keys) != len(vals):
+                raise WireError("bad dict")
+            out_d: dict = {}
+            self._remember(node, out_d)
+            try:
+                for key, val in zip(keys, vals):
+                    out_d[key] = val
+            except TypeError:
+                raise WireError("unhashable dict key") from None
+            return out_d
+        if tag == "set":
+            try:
+                items = self._list(v, depth)
+                return frozenset(items) if node.get("frozen") else set(items)
+            except TypeError:
+                raise WireError("unhashable set element") from None
+        if tag == "sl":
+            parts = self._list(v, depth)
+            if len(parts) != 3:
+                raise WireError("bad slice")
+            return slice(*parts)
+        if tag == "el":
+            return Ellipsis
+        if tag == "rg":
+            if not (isinstance(v, list) and len(v) == 3 and all(type(x) is int for x in v)) or v[2] == 0:
+                raise WireError("bad range")
+            return range(*v)
+        if tag == "rng":
+            state = self.decode(node.get("state"), depth + 1)
+            return self._remember(node, make_rng(node.get("kind"), state))
+        if tag == "dt":
+            return safe_dtype(v)
+        if tag == "ty":
+            if v not in _TYPES:
+                raise WireError(f"type {v!r} cannot be sent")
+            return _TYPES[v]
+        if tag == "lr":
+            if self.resolve_rng is None or not isinstance(node.get("id"), int):
+                raise WireError("unexpected generator reference")
+            return self.resolve_rng(node["id"])
+        if tag == "m":
+            k = node.get("id")
+            if k not in self.tracked:
+                raise WireError("bad back-reference")
+            return self.tracked[k]
+        if tag == "r":
+            if self.resolve_ref is None or not isinstance(node.get("id"), int):
+                raise WireError("unexpected reference")
+            return self.resolve_ref(node["id"])
+        if tag in ("h", "cb"):
+            if self.resolve_handle is None:
+                raise WireError("unexpected handle")
+            return self.resolve_handle(node)
+        raise WireError(f"unknown value tag {tag!r}")
+
+    def _list(self, v: Any, depth: int) -> list:
+        if not isinstance(v, list):
+            raise WireError("malformed value")
+        return [self.decode(x, depth + 1) for x in v]

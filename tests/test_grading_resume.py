@@ -1,0 +1,138 @@
+"""Threat 6: the grader killed midway loses no grade, and running it again finishes the job."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from coursekit.grading.course import Course
+from coursekit.grading.results import read_results
+from coursekit.grading.sandbox import probe_isolation
+from coursekit.grading.store import read_record
+from coursekit.grading.submissions import build_submission
+
+from .conftest import run_coursekit
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(probe_isolation()[0] != "namespaces",
+                                 reason="the sandbox needs Linux namespaces: " + probe_isolation()[1])]
+
+A = "01_softmax"
+EXPECTED = {"s1_full": 28.0, "s2_blank": 0.0, "s3_half": 10.0, "s4_full": 28.0, "s5_blank": 0.0, "s6_half": 10.0}
+HALF = ["softmax", "log_softmax", "predict"]
+
+
+def _build(course: Course) -> None:
+    for student, score in EXPECTED.items():
+        solve = "all" if score == 28 else HALF if score == 10 else None
+        build_submission(course, A, student, solve=solve)
+
+
+def _env():
+    return dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+
+
+def _descendants(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(pids) -> list[int]:
+    import psutil
+
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def test_killed_coursekit_keeps_grades_and_resumes(course_factory):
+    root = course_factory(assignments=[A])
+    course = Course(root)
+    _build(course)
+    run_coursekit(root, "grade", A, "--student", "s1_full")      # the gradebook knows the assignment
+    proc = subprocess.Popen([sys.executable, "-m", "coursekit.cli", "grade", A, "--jobs", "1"], cwd=root,
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    graded = []
+    children = []
+    for line in proc.stdout:
+        children = sorted(set(children) | set(_descendants(proc.pid)))
+        m = re.match(r"\[\d+/\d+\] (\S+): ([\d.]+)/", line)
+        if m:
+            graded.append((m.group(1), float(m.group(2))))
+            if len(graded) == 2:
+                time.sleep(1.5)                       # the third submission is being graded now
+                children = sorted(set(children) | set(_descendants(proc.pid)))
+                proc.kill()                           # SIGKILL: no cleanup code runs
+                break
+    proc.wait()
+    assert len(graded) == 2, "the grader finished before it could be killed"
+    time.sleep(2)
+    assert _alive(children) == [], "worker, judge or sandbox processes outlived the grader"
+    # what was reported graded is in the gradebook, complete
+    results = {r.student: r for r in read_results(course, A)}
+    first = {}
+    for student, score in graded:
+        assert results[student].score == score == EXPECTED[student]
+        assert all(s is not None for s, _ in results[student].tests.values())
+        first[student] = (read_record(course, A, student)["graded_at"], results[student].tests)
+    # run again: finishes the rest, leaves the finished ones alone
+    out = run_coursekit(root, "grade", A, "--jobs", "2").stdout
+    done = {s for s, _ in graded} | {"s1_full"}
+    assert f"graded {len(EXPECTED) - len(done)} submission(s)" in out, out
+    assert f"skipped {len(done)} already graded" in out, out
+    results = {r.student: r for r in read_results(course, A)}
+    assert {s: r.score for s, r in results.items()} == EXPECTED
+    for student, (stamp, tests) in first.items():
+        assert read_record(course, A, student)["graded_at"] == stamp
+        assert results[student].tests == tests
+    # and once more: nothing to do, nothing changed
+    out = run_coursekit(root, "grade", A).stdout
+    assert "graded 0 submission(s)" in out and f"skipped {len(EXPECTED)} already graded" in out
+    # a changed submission is graded again
+    build_submission(course, A, "s2_blank", solve="all")
+    out = run_coursekit(root, "grade", A).stdout
+    assert "graded 1 submission(s)" in out
+    assert {r.student: r.score for r in read_results(course, A)}["s2_blank"] == 28.0
+
+
+def test_killed_plain_nbgrader_leaves_a_submission_ungraded(course_factory):
+    """What plain nbgrader does: the submission being graded when it died stays ungraded, and a
+    re-run without --force skips it (with --force it regrades everything)."""
+    root = course_factory(assignments=[A])
+    course = Course(root)
+    _build(course)
+    course.nbgrader("generate_assignment", A, "--force")
+    proc = subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", A], cwd=root, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    started = []
+    for line in proc.stdout:
+        m = re.search(r"Autograding .*autograded/(\w+)/", line)
+        if m and m.group(1) not in started:
+            started.append(m.group(1))
+            if len(started) == 3:
+                time.sleep(2.0)                     # the third notebook is executing
+                proc.kill()
+                break
+    proc.wait()
+    assert len(started) == 3
+    victim = started[-1]
+    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", A], cwd=root, env=_env(),
+                   capture_output=True, text=True)
+    results = {r.student: r for r in read_results(course, A)}
+    r = results.get(victim)
+    assert r is None or r.needs_manual_grade or any(s is None for s, _ in r.tests.values()), \
+        f"plain nbgrader recovered {victim}?"

@@ -192,6 +192,9 @@ class KernelConnection:
                 raise WireError("unexpected greeting")
         except (EOFError, TimeoutError, WireError) as err:
             note = self.sandbox.exit_description() if not self.sandbox.alive() else str(err)
+            tail = self.sandbox.stderr_tail(600).strip()
+            if tail and tail not in note:
+                note += f" ({tail})"
             self.close()
             raise KernelDied(f"the student's kernel could not start: {note}") from None
         self.dead = False

@@ -127,6 +127,11 @@ def _build_root(libc, cfg: dict) -> None:
     new = cfg["staging"]
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
     _mount(libc, "ck-root", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
+    # scratch space first, so allowed paths that live under /tmp (a virtual
+    # environment or a checkout in /tmp) are bound on top of it, not hidden by it
+    disk = int(cfg["disk"])
+    _makedirs(new + "/tmp")
+    _mount(libc, "ck-tmp", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=1777")
     for path in cfg["ro_paths"]:
         if os.path.islink(path) and os.path.dirname(path) == "/":
             os.symlink(os.readlink(path), new + path)
@@ -150,10 +155,6 @@ def _build_root(libc, cfg: dict) -> None:
     # /proc of the new PID namespace
     _makedirs(new + "/proc")
     _mount(libc, "proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    # scratch space
-    disk = int(cfg["disk"])
-    _makedirs(new + "/tmp")
-    _mount(libc, "ck-tmp", new + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=1777")
     home = cfg["home"]
     _makedirs(new + home)
     _mount(libc, "ck-home", new + home, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=0755")
@@ -468,8 +469,10 @@ def default_ro_paths(hidden: list[str]) -> list[str]:
     import coursekit
 
     candidates = ["/usr", "/etc", "/bin", "/lib", "/lib64", "/sbin", "/opt"]
-    candidates += [sys.prefix, sys.base_prefix, sys.exec_prefix,
-                   os.path.dirname(os.path.realpath(sys.executable))]
+    # the Python environment itself may sit inside the course (`.venv` in a checkout)
+    environments = {os.path.abspath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                                 os.path.dirname(os.path.realpath(sys.executable)))}
+    candidates += sorted(environments)
     candidates += [p for p in sys.path if p and os.path.isdir(p)]
     pkg = os.path.dirname(os.path.abspath(coursekit.__file__))
     out: list[str] = []
@@ -479,8 +482,8 @@ def default_ro_paths(hidden: list[str]) -> list[str]:
             continue
         if any(_under(h, p) for h in hidden):      # p contains the course: never
             continue
-        if any(_under(p, h) for h in hidden):      # inside the course: no
-            continue
+        if any(_under(p, h) for h in hidden) and not any(_under(p, e) for e in environments):
+            continue                               # inside the course, not the environment: no
         out.append(p)
     if pkg not in out and not any(_under(pkg, p) for p in out):
         if any(_under(h, pkg) for h in hidden):

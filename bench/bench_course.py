@@ -77,7 +77,7 @@ def grade_one(assignment: str, tmp: Path, how: str, again: bool = False) -> floa
         course.nbgrader("generate_assignment", assignment, "--force")
         cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
     else:
-        cmd = [sys.executable, "-m", "coursekit.cli", "grade", assignment, "--student", "student"]
+        cmd = [sys.executable, "-m", "coursekit.cli", "grade", assignment, "--student", "student", "--force"]
     run = lambda: subprocess.run(cmd, cwd=course_dir, env=env, check=True,  # noqa: E731
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = _timed(run)

@@ -138,3 +138,39 @@ def unit_tests(result: RunResult, unit: str, units: list[str]) -> list[str]:
 def units_of(assignment: str) -> list[str]:
     nb = nbformat.read(notebook_path(assignment), as_version=4)
     return [meta(c)["grade_id"] for c in nb.cells if meta(c).get("solution")]
+
+
+# ----------------------------------------------------------------------------
+# the checks every assignment's test module makes
+# ----------------------------------------------------------------------------
+def assert_full_marks(assignment: str, seeds=(1, 2, 3)) -> None:
+    """The reference passes every test cell, whatever the hidden inputs' seed."""
+    for seed in seeds:
+        result = run_tests(assignment, seed=seed)
+        assert result.failed() == [], {g: result.cells[g].message for g in result.failed()}
+
+
+def assert_blank_scores_zero(assignment: str) -> None:
+    """The release's stubs earn nothing, and every failure says "not implemented yet"."""
+    result = run_tests(assignment, blank=True)
+    assert result.score() == 0
+    for cell in result.cells.values():
+        assert "not implemented yet" in cell.message, (cell.grade_id, cell.message)
+
+
+def assert_mutant_caught(assignment: str, mutant, units: list[str], seed: int | None = 1234,
+                         only_own_unit: bool = False) -> RunResult:
+    """A wrong implementation fails a test of its own unit, with a message matching ``mutant.expect``."""
+    import re
+
+    result = run_tests(assignment, replace={mutant.unit: mutant.code}, seed=seed)
+    own = unit_tests(result, mutant.unit, units)
+    failed_own = [g for g in own if g in result.failed()]
+    assert failed_own, f"{mutant.name}: no test of {mutant.unit} failed"
+    messages = " | ".join(result.cells[g].message for g in failed_own)
+    assert re.search(mutant.expect, messages, re.I), f"{mutant.name}: message was {messages}"
+    assert "AssertionError: \n" not in messages
+    if only_own_unit:
+        others = [g for g in result.failed() if g not in own]
+        assert others == [], f"{mutant.name} also failed tests of other units: {others}"
+    return result

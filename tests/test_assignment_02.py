@@ -1,6 +1,5 @@
 """02_backprop: the reference is right, its tests catch every mutant (in-process, fast);
 the solved notebook runs without errors or stderr, and passes nbval-lax (slow)."""
-import re
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from coursekit.gradcheck import check_layer, check_loss, check_model, eval_numer
 from coursekit.solver import Solver
 
 from .harness import ROOT, notebook_path, run_tests, unit_tests, units_of
+from .harness import assert_blank_scores_zero, assert_mutant_caught
 from .mutants.m02_backprop import MUTANTS
 
 A = "02_backprop"
@@ -77,10 +77,7 @@ def test_reference_scores_full_marks_for_several_seeds():
 
 
 def test_blank_release_scores_zero():
-    result = run_tests(A, blank=True)
-    assert result.score() == 0
-    for cell in result.cells.values():
-        assert "not implemented yet" in cell.message, (cell.grade_id, cell.message)
+    assert_blank_scores_zero(A)
 
 
 def test_seed_changes_hidden_inputs_and_replays():
@@ -254,13 +251,7 @@ def test_mutant_catalogue_covers_the_required_bugs_and_every_unit():
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_mutant_loses_points_on_its_unit_with_a_clear_message(mutant):
     for seed in (1, 2):
-        result = run_tests(A, replace={mutant.unit: mutant.code}, seed=seed)
-        own = unit_tests(result, mutant.unit, UNITS)
-        failed_own = [g for g in own if g in result.failed()]
-        assert failed_own, f"{mutant.name}: no test of {mutant.unit} failed"
-        messages = " | ".join(result.cells[g].message for g in failed_own)
-        assert re.search(mutant.expect, messages, re.I), f"{mutant.name}: message was {messages}"
-        assert "AssertionError: \n" not in messages
+        assert_mutant_caught(A, mutant, UNITS, seed=seed)
 
 
 def test_relu_at_zero_is_checked_explicitly_with_a_mask():

@@ -1,10 +1,10 @@
 """03_optimizers: the reference is right, and its tests catch every mutant (in-process, fast)."""
-import re
 
 import numpy as np
 import pytest
 
 from .harness import run_tests, unit_tests, units_of
+from .harness import assert_blank_scores_zero, assert_full_marks, assert_mutant_caught
 from .mutants.m03_optimizers import MUTANTS
 
 A = "03_optimizers"
@@ -39,16 +39,11 @@ def test_every_contract_unit_has_a_solution_cell_and_tests():
 
 
 def test_reference_scores_full_marks_for_several_seeds():
-    for seed in (1, 2, 3, 4):
-        result = run_tests(A, seed=seed)
-        assert result.failed() == [], {g: result.cells[g].message for g in result.failed()}
+    assert_full_marks(A, seeds=(1, 2, 3, 4))
 
 
 def test_blank_release_scores_zero():
-    result = run_tests(A, blank=True)
-    assert result.score() == 0
-    for cell in result.cells.values():
-        assert "not implemented yet" in cell.message
+    assert_blank_scores_zero(A)
 
 
 def test_seed_changes_hidden_inputs_and_replays():
@@ -155,15 +150,7 @@ def test_minibatches_partition_and_shuffle_statistics(ref):
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_mutant_loses_points_on_its_unit_with_a_clear_message(mutant):
-    result = run_tests(A, replace={mutant.unit: mutant.code})
-    own = unit_tests(result, mutant.unit, UNITS)
-    failed_own = [g for g in own if g in result.failed()]
-    assert failed_own, f"{mutant.name}: no test of {mutant.unit} failed"
-    messages = " | ".join(result.cells[g].message for g in failed_own)
-    assert re.search(mutant.expect, messages, re.I), f"{mutant.name}: message was {messages}"
-    assert "AssertionError: \n" not in messages
-    others = [g for g in result.failed() if g not in own]
-    assert others == [], f"{mutant.name} also failed tests of other units: {others}"
+    assert_mutant_caught(A, mutant, UNITS, only_own_unit=True)
 
 
 def test_there_are_at_least_fifteen_mutants_covering_every_unit():

@@ -3,7 +3,6 @@
 The notebook's `train_model` trains on a small fixed budget while nbgrader grades
 (``NBGRADER_EXECUTION`` set); most tests here run that way too, as the grader does.
 """
-import re
 import time
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 from coursekit.gradcheck import check_layer, check_model
 
 from .harness import run_tests, unit_tests, units_of
+from .harness import assert_blank_scores_zero, assert_full_marks, assert_mutant_caught
 from .mutants.m04_training import MUTANTS
 
 A = "04_training"
@@ -58,9 +58,7 @@ def test_every_contract_unit_has_a_solution_cell_and_tests():
 
 
 def test_reference_scores_full_marks_for_several_seeds():
-    for seed in (1, 2, 3):
-        result = run_tests(A, seed=seed)
-        assert result.failed() == [], {g: result.cells[g].message for g in result.failed()}
+    assert_full_marks(A, seeds=(1, 2, 3))
 
 
 def test_reference_scores_full_marks_with_the_home_budget(monkeypatch):
@@ -70,10 +68,7 @@ def test_reference_scores_full_marks_with_the_home_budget(monkeypatch):
 
 
 def test_blank_release_scores_zero():
-    result = run_tests(A, blank=True)
-    assert result.score() == 0
-    for cell in result.cells.values():
-        assert "not implemented yet" in cell.message, (cell.grade_id, cell.message)
+    assert_blank_scores_zero(A)
 
 
 def test_seed_changes_hidden_inputs_and_replays():
@@ -212,13 +207,7 @@ def test_trained_model_reference_is_fast_under_grading_and_accurate(ref, digits)
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # broken code may warn outside the tests, as in a notebook
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_mutant_loses_points_on_its_unit_with_a_clear_message(mutant):
-    result = run_tests(A, replace={mutant.unit: mutant.code})
-    own = unit_tests(result, mutant.unit, UNITS)
-    failed_own = [g for g in own if g in result.failed()]
-    assert failed_own, f"{mutant.name}: no test of {mutant.unit} failed"
-    messages = " | ".join(result.cells[g].message for g in failed_own)
-    assert re.search(mutant.expect, messages, re.I), f"{mutant.name}: message was {messages}"
-    assert "AssertionError: \n" not in messages
+    assert_mutant_caught(A, mutant, UNITS)
 
 
 def test_there_are_at_least_fifteen_mutants_covering_every_unit():

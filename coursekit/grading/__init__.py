@@ -7,11 +7,14 @@ Test cells import from here::
 from .checks import (CheckFailed, check, describe_inputs, diagnose, expect_close,
                      expect_equal, expect_finite, expect_shape, run_unit)
 from .compare import compare_outputs, compare_to_reference
+from .dependencies import dependency_missing, with_reference
 from .reference import reference
 from .seeds import fresh_rng, run_seed
+from .tolerances import REL_ERROR, TOLERANCES, tol
 
 __all__ = [
     "CheckFailed", "check", "describe_inputs", "diagnose", "expect_close", "expect_equal",
     "expect_finite", "expect_shape", "run_unit", "compare_outputs", "compare_to_reference",
-    "reference", "fresh_rng", "run_seed",
+    "reference", "fresh_rng", "run_seed", "with_reference", "dependency_missing",
+    "TOLERANCES", "REL_ERROR", "tol",
 ]

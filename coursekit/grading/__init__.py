@@ -9,12 +9,14 @@ from .checks import (CheckFailed, check, describe_inputs, diagnose, expect_close
 from .compare import compare_outputs, compare_to_reference
 from .dependencies import dependency_missing, with_reference
 from .reference import reference
+from .measured import kernel_seconds
 from .seeds import fresh_rng, run_seed
 from .tolerances import REL_ERROR, TOLERANCES, tol
+from .tracing import count_student_lines
 
 __all__ = [
     "CheckFailed", "check", "describe_inputs", "diagnose", "expect_close", "expect_equal",
     "expect_finite", "expect_shape", "run_unit", "compare_outputs", "compare_to_reference",
     "reference", "fresh_rng", "run_seed", "with_reference", "dependency_missing",
-    "TOLERANCES", "REL_ERROR", "tol",
+    "TOLERANCES", "REL_ERROR", "tol", "count_student_lines", "kernel_seconds",
 ]

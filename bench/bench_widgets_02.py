@@ -10,8 +10,6 @@ which runs on a button-free slider release, not per frame).
 """
 
 import argparse
-import statistics
-import time
 
 import matplotlib
 
@@ -25,76 +23,24 @@ from coursekit.widgets.activations import ActivationExplorer, activation_curves 
 from coursekit.widgets.compgraph import CompGraphStepper, graph_trace  # noqa: E402
 from coursekit.widgets.gradcheck_report import GradCheckReportView, gradcheck_bars  # noqa: E402
 
-
-# typical correct student functions
-def add_mul_graph(x, y, z):
-    return (x + y) * z, z, z, x + y
+from common import median_ms, print_rows, reference  # noqa: E402
 
 
-def sigmoid_neuron(w, x):
-    f = 1 / (1 + np.exp(-(w[:-1] @ x + w[-1])))
-    return f, f * (1 - f) * np.append(x, 1.0), f * (1 - f) * w[:-1]
-
-
-def sigmoid_forward(x):
-    e = np.exp(-np.abs(x))
-    s = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-    return s, s
-
-
-def sigmoid_backward(dout, s):
-    return dout * s * (1 - s)
-
-
-def tanh_forward(x):
-    out = np.tanh(x)
-    return out, out
-
-
-def tanh_backward(dout, out):
-    return dout * (1 - out ** 2)
-
-
-def relu_forward(x):
-    return np.maximum(x, 0), x
-
-
-def relu_backward(dout, x):
-    return dout * (x > 0)
-
-
-def elu_forward(x, alpha=1.0):
-    out = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
-    return out, (x, out, alpha)
-
-
-def elu_backward(dout, cache):
-    x, out, alpha = cache
-    return dout * np.where(x > 0, 1.0, out + alpha)
-
-
-def affine_forward(x, w, b):
-    return x.reshape(x.shape[0], -1) @ w + b, (x, w)
-
-
-def affine_backward(dout, cache):
-    x, w = cache
-    return (dout @ w.T).reshape(x.shape), x.reshape(x.shape[0], -1).T @ dout, dout.sum(axis=0)
-
-
-def sigmoid_bce_loss(x, y):
-    e = np.exp(-np.abs(x))
-    s = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-    return np.sum(np.maximum(x, 0) - x * y + np.log1p(e)) / len(x), (s - y) / len(x)
-
-
-def median_ms(fn, runs):
-    times = []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+# stand-ins for a correct student: the reference from solutions/02_backprop
+REF = reference("02_backprop")
+add_mul_graph = REF.add_mul_graph
+sigmoid_neuron = REF.sigmoid_neuron
+sigmoid_forward = REF.sigmoid_forward
+sigmoid_backward = REF.sigmoid_backward
+tanh_forward = REF.tanh_forward
+tanh_backward = REF.tanh_backward
+relu_forward = REF.relu_forward
+relu_backward = REF.relu_backward
+elu_forward = REF.elu_forward
+elu_backward = REF.elu_backward
+affine_forward = REF.affine_forward
+affine_backward = REF.affine_backward
+sigmoid_bce_loss = REF.sigmoid_bce_loss
 
 
 def main():
@@ -154,10 +100,7 @@ def main():
     rows.append(("GradCheckReportView: kernel render per browser frame (Agg+PNG)", median_ms(
         lambda i: view.fig.canvas.draw(), few)))
 
-    width = max(len(name) for name, _ in rows)
-    print(f"median over {runs} runs (renders over {few})")
-    for name, ms in rows:
-        print(f"  {name:<{width}}  {ms:8.2f} ms")
+    print_rows(rows, f"median over {runs} runs (renders over {few})")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ static-PNG fallback's update (logic + PNG encoding).
 """
 
 import argparse
-import statistics
-import time
 
 import matplotlib
 
@@ -21,29 +19,11 @@ import numpy as np  # noqa: E402
 from coursekit.widgets.simplex import SimplexExplorer, simplex_state  # noqa: E402
 from coursekit.widgets.soft_hinge import SoftHingeExplorer, soft_hinge_curves  # noqa: E402
 
-
-def softmax(z):  # a typical correct student softmax
-    z = np.asarray(z, dtype=float)
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+from common import median_ms, print_rows, reference  # noqa: E402
 
 
-def softmax_loss(x, y):  # a typical correct student softmax_loss
-    N = x.shape[0]
-    shifted = x - x.max(axis=1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    dx = np.exp(log_p)
-    dx[np.arange(N), y] -= 1
-    return -log_p[np.arange(N), y].mean(), dx / N
-
-
-def median_ms(fn, runs):
-    times = []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+REF = reference("01_softmax")
+softmax, softmax_loss = REF.softmax, REF.softmax_loss  # stand-ins for a correct student
 
 
 def main():
@@ -77,10 +57,7 @@ def main():
     rows.append(("SoftHingeExplorer: kernel render per browser frame (Agg+PNG)", median_ms(
         lambda i: sh.fig.canvas.draw(), max(5, runs // 5))))
 
-    width = max(len(name) for name, _ in rows)
-    print(f"median over {runs} runs (renders over fewer)")
-    for name, ms in rows:
-        print(f"  {name:<{width}}  {ms:8.2f} ms")
+    print_rows(rows, f"median over {runs} runs (renders over fewer)")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,13 @@ Requests (``op``):
 ``exec``      run a notebook cell (IPython semantics: magics, display, last expression)
 ``resolve``   look up global names -> values or handles
 ``call``      call a handle (function, class, bound method) with arguments
-``getattr`` / ``setattr`` / ``getitem`` / ``setitem`` / ``delitem`` / ``assign``
-``len`` / ``iter`` / ``next`` / ``contains`` / ``repr`` / ``deepcopy`` / ``isinstance``
+``callattr``  call a method of a handle (one round trip)
+``getattr`` / ``setattr`` / ``getitem`` / ``setitem`` / ``delitem``
+``len`` / ``iter`` / ``next`` / ``contains`` / ``repr`` / ``str`` / ``deepcopy`` / ``isinstance``
+``bind``      bind notebook globals to values (judge objects) until ``unbind``: ``with_reference``
+``unbind``    restore what a ``bind`` replaced (or remove the names it added)
+``count``     call a handle under ``sys.settrace``, counting the lines run in the student's own
+              code (not library code): ``count_student_lines``
 
 Every request that may run student code carries the judge's NumPy error
 state and global random states; the reply carries the new random states, the
@@ -41,6 +46,7 @@ from .capture import Collector, capture_streams, make_shell
 from .wire import Decoder, Encoder, FrameReader, WireError, write_frame
 
 FD_IN, FD_OUT = 3, 4
+_UNBOUND = object()
 
 
 # ---------------------------------------------------------------------------
@@ -67,8 +73,12 @@ class JudgeObject:
 
 
 class Kernel:
-    def __init__(self):
-        self.reader = FrameReader(FD_IN, max_bytes=1 << 34)
+    """Serves the judge's requests read from ``fd_in``; replies go to ``fd_out``."""
+
+    def __init__(self, fd_in: int = FD_IN, fd_out: int = FD_OUT):
+        self.fd_out = fd_out
+        # the judge is trusted: its requests are bounded by its own encoder, not here
+        self.reader = FrameReader(fd_in, max_bytes=1 << 34, max_json=1 << 34, max_items=1 << 62)
         self.objects: dict[int, object] = {}
         self.by_id: dict[int, int] = {}
         self.next_handle = 1
@@ -79,6 +89,7 @@ class Kernel:
         self.shell = None
         self.rngs: dict[int, object] = {}       # generators linked to one of the judge's
         self.rng_seen: dict[int, object] = {}   # their state as last reported
+        self.bound: dict[int, dict] = {}        # bind token -> {name: previous value or _UNBOUND}
 
     # -- IPython ----------------------------------------------------------------
     def start_shell(self):
@@ -120,8 +131,7 @@ class Kernel:
                 if hasattr(type(obj), attr):
                     flags.append(flag)
             desc["flags"] = flags
-            if not isinstance(obj, types.ModuleType):
-                desc["cls"] = self.handle(type(obj))["id"]
+            desc["cls"] = self.handle(type(obj))["id"]
         return desc
 
     def lookup(self, desc) -> object:
@@ -159,7 +169,7 @@ class Kernel:
     def send(self, header: dict, buffers=()) -> None:
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            write_frame(FD_OUT, header, list(buffers))
+            write_frame(self.fd_out, header, list(buffers))
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
@@ -185,9 +195,6 @@ class Kernel:
                 self.output_limit = int(header.get("output_limit", self.output_limit))
                 self.start_shell()
                 reply, bufs = {}, []
-            elif op == "exit":
-                self.send({"re": mid})
-                os._exit(0)
             else:
                 reply, bufs = self.op_student(op, header, buffers)
         except KeyboardInterrupt:
@@ -326,6 +333,55 @@ class Kernel:
             arr = target[key]
         arr[index] = value
 
+    def bind(self, token, bindings) -> None:
+        """Make the notebook's globals ``bindings`` (name -> value) until ``unbind(token)``."""
+        if not isinstance(token, int) or token in self.bound or not isinstance(bindings, dict) \
+                or not all(isinstance(k, str) and k.isidentifier() for k in bindings):
+            raise WireError("bad bind request")
+        ns = self.shell.user_ns
+        self.bound[token] = {name: ns.get(name, _UNBOUND) for name in bindings}
+        ns.update(bindings)
+
+    def unbind(self, token) -> None:
+        saved = self.bound.pop(token, None) if isinstance(token, int) else None
+        if saved is None:
+            raise WireError("unknown bind token")
+        ns = self.shell.user_ns
+        for name, value in saved.items():
+            if value is _UNBOUND:
+                ns.pop(name, None)
+            else:
+                ns[name] = value
+
+    def count_lines(self, fn, args, kwargs) -> dict:
+        """``fn(*args, **kwargs)`` under ``sys.settrace``: its value and the lines run outside
+        library code (see :func:`coursekit.grading.tracing.is_library_file`)."""
+        from .tracing import is_library_file
+
+        count = 0
+        library: dict[str, bool] = {}
+
+        def local(frame, event, arg):
+            nonlocal count
+            if event == "line":
+                count += 1
+            return local
+
+        def global_trace(frame, event, arg):
+            name = frame.f_code.co_filename
+            lib = library.get(name)
+            if lib is None:
+                lib = library[name] = is_library_file(name)
+            return None if lib else local
+
+        previous = sys.gettrace()
+        sys.settrace(global_trace)
+        try:
+            value = fn(*args, **kwargs)
+        finally:
+            sys.settrace(previous)
+        return {"counted": value, "lines": count}
+
     def drain(self, gen, limit: int) -> dict:
         """Run a generator ahead: up to ``limit`` items (or 8 MB, or a second) in one reply."""
         import time as _time
@@ -374,9 +430,6 @@ class Kernel:
         if op == "delitem":
             del target[extra]
             return None, False
-        if op == "assign":
-            self.assign(target, extra[0], extra[1], extra[2], args[0])
-            return None, False
         if op == "len":
             return len(target), False
         if op == "iter":
@@ -395,10 +448,12 @@ class Kernel:
             return copy.deepcopy(target), False
         if op == "isinstance":
             return isinstance(target, extra), False
-        if op == "issubclass":
-            return isinstance(target, type) and issubclass(target, extra), False
-        if op == "source":
-            return inspect.getsource(target), False
+        if op == "bind":
+            return self.bind(header.get("token"), extra), False
+        if op == "unbind":
+            return self.unbind(header.get("token")), False
+        if op == "count":
+            return self.count_lines(getattr(target, extra) if isinstance(extra, str) else target, args, kwargs), False
         raise WireError(f"unknown operation {op!r}")
 
     # -- calling back into the judge -------------------------------------------------

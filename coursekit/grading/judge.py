@@ -304,7 +304,7 @@ class NotebookRun:
         conn = self.conn
         deadline = time.monotonic() + limit
         try:
-            reply, _ = conn._request_raw("exec", {"code": source}, deadline=deadline, label="this cell")
+            reply = conn.execute(source, deadline=deadline)
         except TestTimeout:
             conn.poisoned.pop("this cell", None)
             note = (f"this cell did not finish within {limit:g} s and was stopped; the kernel was restarted "

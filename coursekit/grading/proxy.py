@@ -274,6 +274,11 @@ class KernelConnection:
         self.death_note = desc or note
         self.close()
 
+    def execute(self, code: str, *, deadline: float | None, label: str = "this cell") -> dict:
+        """Run a notebook cell in the kernel; the kernel's reply (``outputs``, ``ok``, ``cut``)."""
+        reply, _ = self._request_raw("exec", {"code": code}, deadline=deadline, label=label)
+        return reply
+
     # -- framing -----------------------------------------------------------------
     def _send(self, header: dict, buffers: list[bytes]) -> None:
         try:

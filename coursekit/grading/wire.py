@@ -15,7 +15,7 @@ A frame is ``<u32 json length><u32 buffer count>`` + JSON + for each buffer
 element count are limited, and anything unexpected raises :class:`WireError`.
 Sizes and element counts are checked *before* parsing: the length prefixes
 against the frame limit, the JSON part against ``MAX_JSON`` and (counting its
-``[``, ``{`` and ``,`` bytes, an upper bound on the values it holds) against
+``[``, ``{``, ``,`` and ``:`` bytes, an upper bound on the values it holds) against
 ``MAX_ITEMS``; a :class:`Budget` shared by all the frames of one submission
 bounds their total bytes and elements (:class:`OverBudget`).
 
@@ -88,9 +88,9 @@ class Budget:
 
 
 def count_items(raw: bytes) -> int:
-    """An upper bound on the values a JSON text holds (one per ``[``, ``{`` or ``,``, plus one),
-    in linear time, without parsing it."""
-    return raw.count(b",") + raw.count(b"[") + raw.count(b"{") + 1
+    """An upper bound on the values (keys included) a JSON text holds, in linear time, without
+    parsing it: every value but the first follows a ``[``, ``{``, ``,`` or ``:``."""
+    return raw.count(b",") + raw.count(b":") + raw.count(b"[") + raw.count(b"{") + 1
 
 
 # ---------------------------------------------------------------------------

@@ -199,3 +199,40 @@ def run(conn: KernelConnection, code: str) -> dict:
 def names(conn: KernelConnection, *wanted: str) -> dict:
     conn.deadline = time.monotonic() + conn.limits.cell_timeout
     return conn.request("resolve", payload={"names": list(wanted)}, label="looking up your names")
+
+
+def notebook_run(cells: list[tuple[str | None, str, str]], limits: Limits = FAST, points: float = 1.0):
+    """A judge's :class:`~coursekit.grading.judge.NotebookRun` over a :class:`PipeKernel`.
+
+    ``cells``: ``(grade_id or None, kind, source)``, kind one of "setup", "solution", "test", "free".
+    Returns ``(run, notebook, spec)``; ``run.run()`` then ``score_notebook(nb, spec, {})`` grade it.
+    """
+    import nbformat
+
+    from coursekit.grading.intake import NotebookSpec
+    from coursekit.grading.judge import NotebookRun
+
+    nb = nbformat.v4.new_notebook()
+    spec_cells, pts, sols, order = {}, {}, [], []
+    for gid, kind, source in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if gid is not None:
+            meta = {"grade_id": gid, "locked": kind in ("setup", "test"), "solution": kind == "solution",
+                    "grade": kind == "test", "schema_version": 3}
+            if kind == "test":
+                meta["points"] = points
+                pts[gid] = points
+            if kind == "solution":
+                sols.append(gid)
+            cell.metadata["nbgrader"] = meta
+            spec_cells[gid] = {"cell_type": "code", "locked": meta["locked"], "source": source, "checksum": ""}
+            order.append(gid)
+        nb.cells.append(cell)
+    spec = NotebookSpec(name="nb", order=order, cells=spec_cells, points=pts, solutions=sols, units=[])
+
+    class PipeRun(NotebookRun):
+        def _start_kernel(self):
+            return PipeKernel()
+
+    run = PipeRun({"limits": limits.to_dict()}, spec, nb, time.monotonic() + limits.submission_timeout, None, [])
+    return run, nb, spec

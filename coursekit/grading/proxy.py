@@ -52,7 +52,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .wire import Budget, Decoder, Encoder, FrameReader, OverBudget, WireError, set_rng_state, write_frame
+from .wire import (Budget, Decoder, Encoder, FrameReader, OverBudget, WireError, global_state, rng_snapshot,
+                   set_global_state, set_rng_state, state_token, states_equal, write_frame)
 
 __all__ = ["GradingInterrupted", "TestTimeout", "KernelDied", "KernelLost", "RemoteError",
            "KernelConnection", "Remote", "SyncedArray", "is_proxy", "TRUSTED_MODULES"]
@@ -511,21 +512,21 @@ class KernelConnection:
             rng = link[0]()
             if rng is None:
                 continue
-            now = _rng_state_of(rng)
-            if not _states_equal(now, link[2]):
+            now = rng_snapshot(rng)
+            if not states_equal(now, link[2]):
                 rng_set[str(link[1])] = enc.encode(now)
                 link[2] = now
         if rng_set:
             body["rng_set"] = rng_set
-        token = _state_token()
+        token = state_token()
         kernel_token, self._kernel_token = self._kernel_token, None
-        body["state"] = {"err": np.geterr()} if token == kernel_token else _global_state()
+        body["state"] = {"err": np.geterr()} if token == kernel_token else global_state()
         reply, bufs = self._request_raw(op, body, enc.buffers, deadline=self.deadline, label=label)
         dec = self._decoder(bufs, enc)
         try:
             if isinstance(reply.get("state"), dict) and "np" in reply["state"]:
-                _set_global_state(reply["state"])
-            self._kernel_token = _state_token()
+                set_global_state(reply["state"])
+            self._kernel_token = state_token()
             self.last_method = reply.get("method") is True
             self._apply_changes(reply.get("changed") or {}, dec, enc)
             self._apply_rngs(reply, dec, enc)
@@ -587,7 +588,7 @@ class KernelConnection:
                 raise WireError("bad generator link")
             rng = enc.tracked[k]
             # generators cannot be weakly referenced: kept for the notebook's lifetime
-            self._rng_links[id(rng)] = [lambda r=rng: r, rid, _rng_state_of(rng)]
+            self._rng_links[id(rng)] = [lambda r=rng: r, rid, rng_snapshot(rng)]
         by_rid = {link[1]: link for link in self._rng_links.values()}
         for rid, node in (reply.get("rng_state") or {}).items():
             link = by_rid.get(int(rid))
@@ -595,7 +596,7 @@ class KernelConnection:
             if rng is None:
                 continue
             set_rng_state(rng, dec.decode(node))
-            link[2] = _rng_state_of(rng)
+            link[2] = rng_snapshot(rng)
 
     def _apply_changes(self, changed: dict, dec: Decoder, enc: Encoder) -> None:
         for key, content in changed.items():
@@ -771,52 +772,6 @@ def _new(cls, conn, desc, label):
     object.__setattr__(obj, "_ck_desc", desc)
     object.__setattr__(obj, "_ck_label", label)
     return obj
-
-
-def _rng_state_of(rng):
-    import copy
-
-    if isinstance(rng, np.random.Generator):
-        return copy.deepcopy(rng.bit_generator.state)
-    return copy.deepcopy(rng.get_state(legacy=False))
-
-
-def _states_equal(a, b) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_states_equal(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
-    return a == b
-
-
-def _state_token() -> tuple:
-    import random
-
-    _, key, pos, has_gauss, gauss = np.random.get_state()
-    return (hash(key.tobytes()), int(pos), int(has_gauss), float(gauss), hash(random.getstate()))
-
-
-def _global_state() -> dict:
-    name, key, pos, has_gauss, gauss = np.random.get_state()
-    import random
-
-    version, internal, py_gauss = random.getstate()
-    return {"np": [name, key.tolist(), int(pos), int(has_gauss), float(gauss)],
-            "py": [version, list(internal), py_gauss], "err": np.geterr()}
-
-
-def _set_global_state(state: dict) -> None:
-    import random
-
-    name, key, pos, has_gauss, gauss = state["np"]
-    if not (isinstance(key, list) and len(key) == 624 and name == "MT19937"):
-        raise WireError("bad random state")
-    np.random.set_state(("MT19937", np.asarray(key, dtype=np.uint32), int(pos), int(has_gauss), float(gauss)))
-    version, internal, py_gauss = state["py"]
-    if not (isinstance(internal, list) and len(internal) == 625):
-        raise WireError("bad random state")
-    random.setstate((int(version), tuple(int(x) for x in internal),
-                     None if py_gauss is None else float(py_gauss)))
 
 
 # ---------------------------------------------------------------------------

@@ -31,9 +31,7 @@ from __future__ import annotations
 import collections.abc
 import copy
 import inspect
-import io
 import os
-import random
 import signal
 import sys
 import traceback
@@ -43,7 +41,8 @@ import warnings
 import numpy as np
 
 from .capture import Collector, capture_streams, make_shell
-from .wire import Decoder, Encoder, FrameReader, WireError, write_frame
+from .wire import (Decoder, Encoder, FrameReader, WireError, global_state, npy_bytes, rng_snapshot,
+                   set_global_state, set_rng_state, state_token, states_equal, write_frame)
 
 FD_IN, FD_OUT = 3, 4
 _UNBOUND = object()
@@ -218,8 +217,7 @@ class Kernel:
             except KeyboardInterrupt:
                 self.collector.error("KeyboardInterrupt", "", ["KeyboardInterrupt"])
                 ok = False
-        return {"outputs": self.collector.outputs, "ok": ok, "cut": self.collector.cut,
-                "count": self.shell.execution_count - 1}, []
+        return {"outputs": self.collector.outputs, "ok": ok, "cut": self.collector.cut}, []
 
     # -- calls into student code -----------------------------------------------------
     def op_student(self, op, header, buffers):
@@ -240,15 +238,15 @@ class Kernel:
             if isinstance(obj, (np.random.Generator, np.random.RandomState)):
                 rid = len(self.rngs) + 1
                 self.rngs[rid] = obj
-                self.rng_seen[rid] = _rng_state(obj)
+                self.rng_seen[rid] = rng_snapshot(obj)
                 new_rngs[str(k)] = rid
         for rid, state in (header.get("rng_set") or {}).items():
             rid = int(rid)
             if rid in self.rngs:
                 sdec = self.decoder(buffers)
                 st = sdec.decode(state)
-                _set_rng(self.rngs[rid], st)
-                self.rng_seen[rid] = _rng_state(self.rngs[rid])
+                set_rng_state(self.rngs[rid], st)
+                self.rng_seen[rid] = rng_snapshot(self.rngs[rid])
         # writes the judge made to arrays it read from the student's objects, in order
         for write in header.get("writes") or ():
             if not isinstance(write, list) or len(write) != 5:
@@ -260,7 +258,7 @@ class Kernel:
         if "np" in state:
             set_global_state(state)
         errstate = state.get("err") or {}
-        before = _state_token()
+        before = state_token()
         caught = []
         error = None
         live = False
@@ -306,14 +304,14 @@ class Kernel:
         reply["warnings"] = [{"category": w.category.__name__, "module": getattr(w.category, "__module__", ""),
                               "message": str(w.message)[:4000], "filename": str(w.filename)[:500],
                               "lineno": int(w.lineno or 0)} for w in caught[:50]]
-        if _state_token() != before:
-            reply["state"] = get_global_state()
+        if state_token() != before:
+            reply["state"] = global_state()
         if new_rngs:
             reply["rng_new"] = new_rngs
         moved = {}
         for rid, rng in self.rngs.items():
-            now = _rng_state(rng)
-            if not _same_state(now, self.rng_seen[rid]):
+            now = rng_snapshot(rng)
+            if not states_equal(now, self.rng_seen[rid]):
                 self.rng_seen[rid] = now
                 moved[str(rid)] = enc.encode(now)
         if moved:
@@ -478,19 +476,6 @@ class Kernel:
         return self.decoder(buffers).decode(reply.get("value"))
 
 
-def get_global_state() -> dict:
-    """NumPy's legacy global generator and Python's ``random``, as plain JSON."""
-    name, key, pos, has_gauss, gauss = np.random.get_state()
-    version, internal, py_gauss = random.getstate()
-    return {"np": [name, [int(x) for x in key], int(pos), int(has_gauss), float(gauss)],
-            "py": [version, list(internal), py_gauss], "err": np.geterr()}
-
-
-def _state_token() -> tuple:
-    _, key, pos, has_gauss, gauss = np.random.get_state()
-    return (key.tobytes(), int(pos), int(has_gauss), float(gauss), random.getstate())
-
-
 def _is_method(obj, name: str) -> bool:
     """``obj.name`` is a plain method defined by ``obj``'s class (not shadowed by the instance)."""
     try:
@@ -500,16 +485,6 @@ def _is_method(obj, name: str) -> bool:
     except AttributeError:
         return False
     return isinstance(attr, types.FunctionType)
-
-
-def set_global_state(state: dict) -> None:
-    try:
-        name, key, pos, has_gauss, gauss = state["np"]
-        np.random.set_state((str(name), np.asarray(key, dtype=np.uint32), int(pos), int(has_gauss), float(gauss)))
-        version, internal, py_gauss = state["py"]
-        random.setstate((int(version), tuple(int(x) for x in internal), py_gauss))
-    except (KeyError, TypeError, ValueError) as err:
-        raise WireError(f"bad random state: {err}") from None
 
 
 def _describe_error(err: BaseException) -> dict:
@@ -540,27 +515,6 @@ def _snapshot(obj):
     return None
 
 
-def _set_rng(rng, state):
-    if isinstance(rng, np.random.Generator):
-        rng.bit_generator.state = state
-    else:
-        rng.set_state(state)
-
-
-def _rng_state(rng):
-    if isinstance(rng, np.random.Generator):
-        return copy.deepcopy(rng.bit_generator.state)
-    return copy.deepcopy(rng.get_state(legacy=False))
-
-
-def _same_state(a, b) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.array_equal(np.asarray(a), np.asarray(b))
-    return a == b
-
-
 def _content(obj, snap, enc: Encoder):
     """The new contents of an argument the student's code changed, or None."""
     if snap is None:
@@ -573,7 +527,7 @@ def _content(obj, snap, enc: Encoder):
             return {"kind": "ao", "v": [enc.encode(x) for x in obj.ravel().tolist()]}
         if obj.shape == snap[2] and obj.dtype == snap[3] and np.array_equal(obj, snap[1], equal_nan=obj.dtype.kind in "fc"):
             return None
-        enc.buffers.append(_npy(obj))
+        enc.buffers.append(npy_bytes(obj))
         return {"kind": "a", "b": len(enc.buffers) - 1}
     if kind == "l":
         if [id(x) for x in obj] == snap[1]:
@@ -585,17 +539,11 @@ def _content(obj, snap, enc: Encoder):
         keys = list(obj.keys())
         return {"kind": "d", "keys": [enc.encode(k) for k in keys], "v": [enc.encode(obj[k]) for k in keys]}
     if kind == "rng":
-        now = _rng_state(obj)
-        if _same_state(now, snap[1]):
+        now = rng_snapshot(obj)
+        if states_equal(now, snap[1]):
             return None
         return {"kind": "rng", "state": enc.encode(now)}
     return None
-
-
-def _npy(arr) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
 
 
 def main() -> None:

@@ -35,7 +35,8 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = ["WireError", "OverBudget", "Budget", "FrameReader", "write_frame", "Encoder", "Decoder",
-           "MAX_DEPTH", "MAX_ITEMS", "MAX_JSON", "safe_dtype", "RNG_KINDS"]
+           "MAX_DEPTH", "MAX_ITEMS", "MAX_JSON", "safe_dtype", "RNG_KINDS", "npy_bytes",
+           "global_state", "set_global_state", "state_token", "rng_snapshot", "states_equal"]
 
 MAX_DEPTH = 64
 MAX_ITEMS = 2_000_000
@@ -205,7 +206,7 @@ def safe_dtype(spec: Any) -> np.dtype:
     return dt
 
 
-def _array_bytes(arr: np.ndarray) -> bytes:
+def npy_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
     return buf.getvalue()
@@ -277,7 +278,7 @@ class Encoder:
                     return self.fallback(obj)
                 raise
             k = self._tracked(obj)
-            return {"@": "a", "b": self._buffer(_array_bytes(np.asarray(obj))), "k": k}
+            return {"@": "a", "b": self._buffer(npy_bytes(np.asarray(obj))), "k": k}
         if isinstance(obj, np.generic):
             if obj.dtype.hasobject or obj.dtype.kind not in _ALLOWED_KINDS:
                 raise WireError(f"numpy scalar of dtype {obj.dtype} is not allowed")
@@ -522,3 +523,61 @@ class Decoder:
         if not isinstance(v, list):
             raise WireError("malformed value")
         return [self.decode(x, depth + 1) for x in v]
+
+
+# ---------------------------------------------------------------------------
+# global numeric state, shared by both sides
+# ---------------------------------------------------------------------------
+def global_state() -> dict:
+    """NumPy's legacy global generator, Python's ``random`` and NumPy's error handling, as JSON."""
+    import random
+
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, py_gauss = random.getstate()
+    return {"np": [name, key.tolist(), int(pos), int(has_gauss), float(gauss)],
+            "py": [version, list(internal), py_gauss], "err": np.geterr()}
+
+
+def set_global_state(state: dict) -> None:
+    """Restore :func:`global_state` (the error handling excepted); WireError if malformed."""
+    import random
+
+    try:
+        name, key, pos, has_gauss, gauss = state["np"]
+        if not (isinstance(key, list) and len(key) == 624 and name == "MT19937"):
+            raise WireError("bad random state")
+        np.random.set_state(("MT19937", np.asarray(key, dtype=np.uint32), int(pos), int(has_gauss), float(gauss)))
+        version, internal, py_gauss = state["py"]
+        if not (isinstance(internal, list) and len(internal) == 625):
+            raise WireError("bad random state")
+        random.setstate((int(version), tuple(int(x) for x in internal),
+                         None if py_gauss is None else float(py_gauss)))
+    except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, WireError):
+            raise
+        raise WireError(f"bad random state: {err}") from None
+
+
+def state_token() -> tuple:
+    """A cheap fingerprint of the global generators (to send their state only when it moved)."""
+    import random
+
+    _, key, pos, has_gauss, gauss = np.random.get_state()
+    return (hash(key.tobytes()), int(pos), int(has_gauss), float(gauss), hash(random.getstate()))
+
+
+def rng_snapshot(rng: Any) -> Any:
+    """A copy of a generator's state (``Generator`` or ``RandomState``)."""
+    import copy
+
+    if isinstance(rng, np.random.Generator):
+        return copy.deepcopy(rng.bit_generator.state)
+    return copy.deepcopy(rng.get_state(legacy=False))
+
+
+def states_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(states_equal(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    return a == b

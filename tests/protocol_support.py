@@ -201,7 +201,8 @@ def names(conn: KernelConnection, *wanted: str) -> dict:
     return conn.request("resolve", payload={"names": list(wanted)}, label="looking up your names")
 
 
-def notebook_run(cells: list[tuple[str | None, str, str]], limits: Limits = FAST, points: float = 1.0):
+def notebook_run(cells: list[tuple[str | None, str, str]], limits: Limits = FAST, points: float = 1.0,
+                 kernel=PipeKernel):
     """A judge's :class:`~coursekit.grading.judge.NotebookRun` over a :class:`PipeKernel`.
 
     ``cells``: ``(grade_id or None, kind, source)``, kind one of "setup", "solution", "test", "free".
@@ -232,7 +233,7 @@ def notebook_run(cells: list[tuple[str | None, str, str]], limits: Limits = FAST
 
     class PipeRun(NotebookRun):
         def _start_kernel(self):
-            return PipeKernel()
+            return kernel()
 
     run = PipeRun({"limits": limits.to_dict()}, spec, nb, time.monotonic() + limits.submission_timeout, None, [])
     return run, nb, spec

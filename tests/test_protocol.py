@@ -518,3 +518,37 @@ def test_count_items_bounds_what_json_holds():
                   {"x": [{"y": None}] * 50}]:
         raw = json.dumps(value).encode()
         assert wire_mod.count_items(raw) >= _json_values(json.loads(raw))
+
+
+def test_forged_generator_drain_is_refused():
+    def script(h, b, k):
+        if h["op"] == "resolve":
+            return {"value": {"g": handle(k, kind="function", name="g")}}
+        return {"drained": {"items": "not a list", "error": None, "rest": None}}
+    c, _ = scripted(script)
+    with pytest.raises(WireError):
+        names(c, "g")["g"]()
+    c.close()
+
+
+def test_forged_cell_outputs_are_sanitized():
+    from .protocol_support import notebook_run
+
+    outputs = [{"output_type": "display_data", "data": {"application/javascript": "alert(1)", "text/html": "<b>x</b>",
+                                                         "text/plain": ["not", "text"]}},
+               {"output_type": "error", "ename": {"x": 1}, "evalue": "e" * 50_000, "traceback": "not a list"},
+               "junk", {"output_type": "stream", "name": "stdin", "text": "x"},
+               {"output_type": "stream", "name": "stdout", "text": "y" * 100_000},
+               {"output_type": "execute_result", "data": {"text/plain": "1"}, "execution_count": "7"}]
+
+    def script(h, b, k):
+        return {"outputs": outputs, "ok": "yes", "cut": False}
+    run, nb, spec = notebook_run([(None, "free", "anything")], kernel=lambda: ScriptedKernel(script))
+    assert run.ensure_kernel()
+    status, got, _ = run.exec_in_kernel("anything")
+    assert status == "ok"
+    assert got[0] == {"output_type": "display_data", "data": {"text/html": "<b>x</b>"}, "metadata": {}}
+    assert got[1]["ename"] == "{'x': 1}" and len(got[1]["evalue"]) <= FAST.output and got[1]["traceback"] == []
+    assert got[2] == {"output_type": "stream", "name": "stdout", "text": "y" * FAST.output}
+    assert got[3]["execution_count"] is None and len(got) == 4
+    run.conn.close()

@@ -23,7 +23,21 @@ touches. A name a test cell takes from the student's kernel -- ``softmax``,
   warnings raised in the kernel are re-raised in the judge under its own
   filters.
 
-Trust boundary: nothing the kernel sends names code, modules or files the judge
+Trust boundary (audited per message; ``tests/test_protocol.py`` forges each one):
+
+- ``hello`` / ``setup`` replies: only checked for their shape; any other greeting is a dead kernel;
+- replies (``re``): ``value`` and every nested value through :class:`~coursekit.grading.wire.Decoder`
+  (plain data; types only from a fixed table; handles become proxies); ``resolve`` only the names
+  asked; ``changed``/``rng_new``/``rng_state``/``state`` applied only to the judge's own objects
+  sent with the request, by number, shape- and type-checked; ``error`` becomes a stand-in
+  exception (built-in types looked up by name, never imported); ``warnings`` re-raised with a
+  made-up file name; ``out``/``err`` printed (cut by the cell's output limit); the ``count`` op's
+  line count checked to be a plausible int;
+- ``callback`` requests: only judge objects this connection handed over and not revoked, public
+  attributes only, never a module or a class back;
+- anything else (an unsolicited request, a malformed or oversized frame): the kernel is killed.
+
+Nothing the kernel sends names code, modules or files the judge
 imports, executes or opens. Handles are only ever proxies (a module the student's
 code hands over is the judge's own copy only for a few trusted libraries already
 loaded, looked up in ``sys.modules``, never imported); exception and warning types
@@ -566,9 +580,12 @@ class KernelConnection:
             return value
         if isinstance(reply.get("drained"), dict):
             d = reply["drained"]
-            items = [dec.decode(x) for x in d.get("items") or []]
+            items = dec.decode_list(d.get("items") or [])
             rest = dec.decode(d["rest"]) if d.get("rest") is not None else None
-            return Prefetched(items, d.get("error"), rest, label)
+            if rest is not None and not isinstance(rest, RemoteIterator):
+                raise WireError("bad generator")
+            error = d.get("error") if isinstance(d.get("error"), dict) else None
+            return Prefetched(items, error, rest, label)
         value = dec.decode(reply.get("value"))
         if reply.get("sync") and isinstance(value, np.ndarray) and live is not None:
             value = self.synced_array(value, *live)
@@ -610,16 +627,18 @@ class KernelConnection:
                 if new.shape == orig.shape and orig.flags.writeable:
                     np.copyto(orig, new, casting="unsafe")
             elif kind == "ao" and isinstance(orig, np.ndarray):
-                items = [dec.decode(x) for x in content.get("v", [])]
+                items = dec.decode_list(content.get("v"))
                 if len(items) == orig.size:
                     flat = orig.reshape(-1)
                     for i, x in enumerate(items):
                         flat[i] = x
             elif kind == "l" and isinstance(orig, list):
-                orig[:] = [dec.decode(x) for x in content.get("v", [])]
+                orig[:] = dec.decode_list(content.get("v"))
             elif kind == "d" and isinstance(orig, dict):
-                keys = [dec.decode(x) for x in content.get("keys", [])]
-                vals = [dec.decode(x) for x in content.get("v", [])]
+                keys = dec.decode_list(content.get("keys"))
+                vals = dec.decode_list(content.get("v"))
+                if len(keys) != len(vals):
+                    raise WireError("bad change")
                 orig.clear()
                 orig.update(zip(keys, vals))
             elif kind == "rng":

@@ -519,6 +519,10 @@ class Decoder:
             return self.resolve_handle(node)
         raise WireError(f"unknown value tag {tag!r}")
 
+    def decode_list(self, v: Any) -> list:
+        """A list of values (WireError if ``v`` is not a list)."""
+        return self._list(v, 0)
+
     def _list(self, v: Any, depth: int) -> list:
         if not isinstance(v, list):
             raise WireError("malformed value")

@@ -552,3 +552,14 @@ def test_forged_cell_outputs_are_sanitized():
     assert got[2] == {"output_type": "stream", "name": "stdout", "text": "y" * FAST.output}
     assert got[3]["execution_count"] is None and len(got) == 4
     run.conn.close()
+
+
+def test_forged_reprs_are_cut():
+    def script(h, b, k):
+        if h["op"] == "resolve":
+            return {"value": {"o": handle(k, kind="object", type="T", flags=[])}}
+        return {"value": "r" * 1_000_000}
+    c, _ = scripted(script)
+    o = names(c, "o")["o"]
+    assert len(repr(o)) == len(str(o)) == proxy_mod._MAX_REPR
+    c.close()

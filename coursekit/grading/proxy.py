@@ -81,6 +81,7 @@ TRUSTED_MODULES = frozenset({
 _MAX_CACHED_TYPES = 256      # stand-in classes made for kernel-chosen type names, per cache
 _MAX_WARNINGS = 50           # warnings re-raised per request
 _MAX_NAME = 100              # characters of a kernel-chosen name kept
+_MAX_REPR = 2000             # characters of a kernel-made repr/str kept
 MAX_LINES = 10**9            # more lines than a kernel can run in a cell's time: a forged count
 
 
@@ -807,13 +808,13 @@ class Remote:
 
     def __repr__(self):
         try:
-            return str(self._ck("repr"))
+            return str(self._ck("repr"))[:_MAX_REPR]
         except Exception:  # noqa: BLE001
             return f"<{object.__getattribute__(self, '_ck_label')} in the student's kernel>"
 
     def __str__(self):
         try:
-            return str(self._ck("str"))
+            return str(self._ck("str"))[:_MAX_REPR]
         except Exception:  # noqa: BLE001
             return repr(self)
 

@@ -90,14 +90,19 @@ def worker_command(slot: int) -> list[str]:
 
 def trusted_sys_path(paths: list[str], course_root: str) -> list[str]:
     """``paths`` without the current folder and without anything inside ``course_root``
-    (``submitted/`` and files handed in beside notebooks must never be importable)."""
+    (``submitted/`` and files handed in beside notebooks must never be importable) -- except
+    the Python environment's own folders (a ``.venv`` inside the course checkout)."""
+    def inside(path: str, folder: str) -> bool:
+        return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
     root = os.path.realpath(course_root) if course_root else None
+    environment = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     kept = []
     for p in paths:
         if p in ("", "."):
             continue
         real = os.path.realpath(p)
-        if root and (real == root or real.startswith(root + os.sep)):
+        if root and inside(real, root) and not any(inside(real, env) for env in environment):
             continue
         kept.append(p)
     return kept

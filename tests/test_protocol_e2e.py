@@ -166,7 +166,8 @@ def test_judge_drops_course_paths(tmp_path):
                             str(course))
     assert kept == ["/usr/lib/python3", str(tmp_path)]
     venv = os.path.join(sys.prefix, "lib", "site-packages")          # an environment inside the course stays
-    assert trusted_sys_path([venv, str(course)], os.path.dirname(sys.prefix)) == [venv]
+    checkout = os.path.dirname(sys.prefix)
+    assert trusted_sys_path([venv, checkout, os.path.join(checkout, "submitted")], checkout) == [venv]
 
 
 def test_frame_buffer_is_linear_and_checks_sizes_first():

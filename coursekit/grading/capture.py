@@ -140,6 +140,12 @@ def make_shell(get_collector, *, matplotlib_magic: bool = True):
             pass
 
     class Shell(InteractiveShell):
+        # class attributes, not config: IPython's ``displayhook_class``/``display_pub_class`` are not
+        # configurable traits (set through Config they were ignored: results were printed as
+        # "Out[n]: ..." on stdout, and nbgrader saw no ``execute_result`` for partial credit)
+        displayhook_class = Hook
+        display_pub_class = Publisher
+
         def _showtraceback(self, etype, evalue, stb):
             get_collector().error(getattr(etype, "__name__", str(etype)), str(evalue), list(stb))
 
@@ -150,8 +156,6 @@ def make_shell(get_collector, *, matplotlib_magic: bool = True):
     cfg.HistoryManager.enabled = False
     cfg.InteractiveShell.colors = "nocolor"
     cfg.InteractiveShell.xmode = "Context"
-    cfg.InteractiveShell.displayhook_class = Hook
-    cfg.InteractiveShell.display_pub_class = Publisher
     if InteractiveShell.initialized():      # one shell per notebook: a fresh namespace each time
         type(InteractiveShell.instance()).clear_instance()
         InteractiveShell.clear_instance()

@@ -22,7 +22,14 @@ nbgrader's own ``determine_grade``: honest work scores exactly as under
 
 A kernel that dies or hangs is restarted and the cells before replayed; what
 hung or killed it is not called again. Time per cell and per submission is
-bounded.
+bounded, and so is work: what the kernel may send and the output kept, for all
+cells of all notebooks of a submission together (:class:`SubmissionBudget`).
+
+The grading helpers that must reach into the student's kernel get their hooks
+here, for the duration of a notebook: ``with_reference`` (the kernel's globals
+rebound to the judge's reference objects), ``count_student_lines`` (lines counted
+by the kernel's runner) and ``kernel_seconds`` (the time *this* process measured
+for a student's cell).
 """
 from __future__ import annotations
 
@@ -41,10 +48,14 @@ from pathlib import Path
 import nbformat
 
 from .capture import Collector, capture_streams, make_shell
+from .dependencies import set_kernel_binder
 from .intake import NotebookSpec, read_submission
 from .limits import Limits
+from .measured import set_kernel_timer
 from .proxy import GradingInterrupted, KernelConnection, KernelDied, TestTimeout
 from .sandbox import Sandbox
+from .tracing import set_kernel_counter
+from .wire import Budget
 
 __all__ = ["grade_submission", "loaded_names", "HOME"]
 
@@ -124,10 +135,70 @@ class _Alarm:
         return False
 
 
+_MIMES = ("text/plain", "text/html", "text/markdown", "image/png", "image/svg+xml")
+_TRIM = 500     # characters kept of a score-relevant output once the submission's output is used up
+
+
+class SubmissionBudget:
+    """What one submission may cost, all its notebooks together: bytes and values the kernel
+    sends (checked before parsing, see :class:`~coursekit.grading.wire.Budget`) and output kept."""
+
+    def __init__(self, limits: Limits):
+        self.wire = Budget(limits.submission_transfer, limits.submission_items)
+        self.output_left = int(limits.submission_output)
+        self.output_limit = int(limits.submission_output)
+        self.output_cut = False
+
+    def keep(self, outputs: list[dict], graded: bool) -> list[dict]:
+        """The outputs to store. Past the budget: stdout and displays are dropped (a marker says
+        so); errors, stderr and results stay, shortened, in test cells (they decide the score) and
+        in kernel cells until twice the budget is spent."""
+        kept, cut = [], False
+        for o in outputs:
+            size = _output_size(o)
+            if size <= self.output_left:
+                self.output_left -= size
+                kept.append(o)
+                continue
+            cut = True
+            short = _shortened(o)
+            if short is not None and (graded or self.output_left > -self.output_limit):
+                self.output_left -= _output_size(short)
+                kept.append(short)
+        if cut:
+            self.output_cut = True
+            kept.append({"output_type": "stream", "name": "stdout",
+                         "text": f"\n[output cut: this submission's {self.output_limit >> 20} MiB of output "
+                                 "is used up]\n"})
+        return kept
+
+
+def _output_size(o: dict) -> int:
+    t = o.get("output_type")
+    if t == "stream":
+        return len(o.get("text", ""))
+    if t == "error":
+        return len(o.get("ename", "")) + len(o.get("evalue", "")) + sum(len(x) for x in o.get("traceback", []))
+    return sum(len(v) for v in o.get("data", {}).values()) + 16
+
+
+def _shortened(o: dict) -> dict | None:
+    """A score-relevant output cut to a few hundred characters (None: not score-relevant)."""
+    t = o.get("output_type")
+    if t == "stream" and o.get("name") == "stderr":
+        return dict(o, text=o["text"][:_TRIM])
+    if t == "error":
+        return dict(o, evalue=o.get("evalue", "")[:_TRIM], traceback=[x[:_TRIM] for x in o.get("traceback", [])[-3:]])
+    if t == "execute_result":
+        return dict(o, data={"text/plain": str(o.get("data", {}).get("text/plain", ""))[:_TRIM]})
+    return None
+
+
 class NotebookRun:
     """Executes one notebook: kernel cells in the sandbox, test cells in the judge."""
 
-    def __init__(self, task: dict, spec: NotebookSpec, nb, sub_deadline: float, slot_uid, events: list):
+    def __init__(self, task: dict, spec: NotebookSpec, nb, sub_deadline: float, slot_uid, events: list,
+                 budget: SubmissionBudget | None = None):
         self.task = task
         self.spec = spec
         self.nb = nb
@@ -145,7 +216,10 @@ class NotebookRun:
         self.kernel_broken = ""
         self.started = False
         self.slot_uid = slot_uid
-        self.conn = KernelConnection(self._start_kernel, self.limits, source_of=self.static_defs.get)
+        self.budget = budget if budget is not None else SubmissionBudget(self.limits)
+        self.cell_seconds: dict[str, float] = {}   # grade_id -> seconds this judge measured in the kernel
+        self.conn = KernelConnection(self._start_kernel, self.limits, source_of=self.static_defs.get,
+                                     budget=self.budget.wire, events=events)
         self.alarm = _Alarm(self.conn)
 
     # -- the sandboxed kernel -------------------------------------------------------
@@ -192,6 +266,11 @@ class NotebookRun:
             return True
         if self.kernel_broken:
             return False
+        if self.budget.wire.exhausted:
+            self.kernel_broken = (f"this submission's kernel sent more than the {self.budget.wire.max_bytes >> 20} "
+                                  "MiB it may send in total; the rest was not run")
+            self.events.append(self.kernel_broken)
+            return False
         if self.started:
             if self.restarts >= self.limits.restarts:
                 self.kernel_broken = (f"the kernel had to be restarted {self.restarts} times; "
@@ -225,7 +304,7 @@ class NotebookRun:
         conn = self.conn
         deadline = time.monotonic() + limit
         try:
-            reply, _ = conn._request_raw("exec", {"code": source}, deadline=deadline, label="this cell")
+            reply = conn.execute(source, deadline=deadline)
         except TestTimeout:
             conn.poisoned.pop("this cell", None)
             note = (f"this cell did not finish within {limit:g} s and was stopped; the kernel was restarted "
@@ -235,7 +314,7 @@ class NotebookRun:
         except KernelDied as err:
             conn.poisoned.pop("this cell", None)
             return "died", [_error("DeadKernelError", str(err).replace("while running this cell", "during this cell"))], str(err)
-        outputs = [o for o in reply.get("outputs", []) if isinstance(o, dict)] if isinstance(reply.get("outputs"), list) else []
+        outputs = [o for o in reply["outputs"] if isinstance(o, dict)] if isinstance(reply.get("outputs"), list) else []
         outputs = _sanitize_outputs(outputs, self.limits.output)
         status = "ok" if reply.get("ok") else "error"
         if reply.get("cut"):
@@ -299,11 +378,28 @@ class NotebookRun:
             else:
                 self.static_defs[name] = (filename, line)
 
+    # -- hooks for the grading helpers --------------------------------------------------
+    def kernel_seconds(self, grade_id: str) -> float | None:
+        """Seconds this judge measured for the student's cell ``grade_id`` (None: not run)."""
+        return self.cell_seconds.get(grade_id)
+
+    def install_hooks(self) -> None:
+        set_kernel_binder(self.conn.bound_in_kernel)
+        set_kernel_counter(self.conn.count_lines)
+        set_kernel_timer(self.kernel_seconds)
+
+    @staticmethod
+    def remove_hooks() -> None:
+        set_kernel_binder(None)
+        set_kernel_counter(None)
+        set_kernel_timer(None)
+
     # -- the notebook -----------------------------------------------------------------
     def run(self) -> dict:
         spec = self.spec
         count = 0
         timings = []
+        self.install_hooks()
         try:
             for index, cell in enumerate(self.nb.cells):
                 if cell.cell_type != "code":
@@ -327,8 +423,11 @@ class NotebookRun:
                     if not self.ensure_kernel():
                         cell.outputs = [nbformat.from_dict(_error("DeadKernelError", f"not run: {self.kernel_broken}"))]
                         continue
+                    started = time.monotonic()
                     status, outputs, note = self.exec_in_kernel(cell.source)
-                    cell.outputs = [nbformat.from_dict(o) for o in outputs]
+                    if gid and status in ("ok", "error"):
+                        self.cell_seconds[gid] = time.monotonic() - started
+                    cell.outputs = [nbformat.from_dict(o) for o in self.budget.keep(outputs, graded=False)]
                     if status in ("ok", "error"):
                         self.replay.append(cell.source)
                     else:
@@ -350,8 +449,10 @@ class NotebookRun:
                     continue
                 deadline = time.monotonic() + min(self.limits.cell_timeout, max(0.0, self._left()))
                 outputs = self.run_in_judge(spec.cells[gid]["source"], deadline)
-                cell.outputs = [nbformat.from_dict(o) for o in _sanitize_outputs(outputs, self.limits.output)]
+                outputs = _sanitize_outputs(outputs, self.limits.output)
+                cell.outputs = [nbformat.from_dict(o) for o in self.budget.keep(outputs, graded=True)]
         finally:
+            self.remove_hooks()
             if timings and timings[-1][2] is None:
                 timings[-1][2] = round(time.monotonic() - timings[-1][3], 3)
             self.conn.close()
@@ -371,7 +472,7 @@ def _sanitize_outputs(outputs: list, limit: int) -> list[dict]:
         if t == "stream" and o.get("name") in ("stdout", "stderr") and isinstance(o.get("text"), str):
             clean.append({"output_type": "stream", "name": o["name"], "text": o["text"][:limit]})
         elif t in ("display_data", "execute_result") and isinstance(o.get("data"), dict):
-            data = {k: v for k, v in o["data"].items() if isinstance(k, str) and isinstance(v, str)}
+            data = {k: v[:limit] for k, v in o["data"].items() if k in _MIMES and isinstance(v, str)}
             out = {"output_type": t, "data": data, "metadata": {}}
             if t == "execute_result":
                 c = o.get("execution_count")
@@ -380,7 +481,7 @@ def _sanitize_outputs(outputs: list, limit: int) -> list[dict]:
         elif t == "error":
             tb = o.get("traceback") if isinstance(o.get("traceback"), list) else []
             clean.append({"output_type": "error", "ename": str(o.get("ename", "Error"))[:200],
-                          "evalue": str(o.get("evalue", ""))[:20000],
+                          "evalue": str(o.get("evalue", ""))[:min(20000, limit)],
                           "traceback": [str(x)[:4000] for x in tb][-100:]})
     return clean
 
@@ -486,6 +587,7 @@ def grade_submission(task: dict) -> dict:
     # everything this judge puts on disk lives here (its worker removes it, even if the judge is killed)
     workdir = tempfile.mkdtemp(prefix=f"coursekit-judge-{os.getpid()}-")
     task = dict(task, scratch=workdir)
+    budget = SubmissionBudget(limits)
     try:
         # the judge works in a folder named after the assignment (reference() finds it by that name),
         # holding the source's other files as nbgrader's autograded folder would
@@ -514,7 +616,7 @@ def grade_submission(task: dict) -> dict:
                 continue
             uid = task["uid_base"] + os.getpid() if task.get("uid_base") is not None else None
             result["uid"] = uid
-            run = NotebookRun(task, spec, intake.notebook, sub_deadline, uid, events)
+            run = NotebookRun(task, spec, intake.notebook, sub_deadline, uid, events, budget)
             stats = run.run()
             scored = score_notebook(intake.notebook, spec, task.get("nbgrader", {}))
             entry.update(scored)
@@ -524,6 +626,9 @@ def grade_submission(task: dict) -> dict:
     finally:
         os.chdir("/")
         shutil.rmtree(workdir, ignore_errors=True)
+    if budget.output_cut:
+        events.append(f"output cut: this submission printed more than the {budget.output_limit >> 20} "
+                                  "MiB of output kept per submission")
     result["seconds"] = round(time.monotonic() - start, 3)
     return result
 

@@ -46,6 +46,10 @@ class Limits:
     restarts: int = 5                   # kernel restarts after a crash or a hang, per submission
     cpus: float = 1.0                   # CPUs the whole sandbox may use (where cgroups are available)
     interrupt_grace: float = 3.0        # s to wait after an interrupt before killing the kernel
+    # per submission, all cells and notebooks together (a flood of cells, each under the cell limits)
+    submission_output: int = 16 << 20  # characters of output kept in the graded notebooks
+    submission_transfer: int = 1 << 30  # bytes the student's kernel may send the judge in total
+    submission_items: int = 50_000_000  # values (an upper bound counted before parsing) it may send
 
     def describe(self) -> str:
         return (f"cell {self.cell_timeout:g} s, submission {self.submission_timeout:g} s, "

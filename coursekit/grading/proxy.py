@@ -23,6 +23,29 @@ touches. A name a test cell takes from the student's kernel -- ``softmax``,
   warnings raised in the kernel are re-raised in the judge under its own
   filters.
 
+Trust boundary (audited per message; ``tests/test_protocol.py`` forges each one):
+
+- ``hello`` / ``setup`` replies: only checked for their shape; any other greeting is a dead kernel;
+- replies (``re``): ``value`` and every nested value through :class:`~coursekit.grading.wire.Decoder`
+  (plain data; types only from a fixed table; handles become proxies); ``resolve`` only the names
+  asked; ``changed``/``rng_new``/``rng_state``/``state`` applied only to the judge's own objects
+  sent with the request, by number, shape- and type-checked; ``error`` becomes a stand-in
+  exception (built-in types looked up by name, never imported); ``warnings`` re-raised with a
+  made-up file name; ``out``/``err`` printed (cut by the cell's output limit); the ``count`` op's
+  line count checked to be a plausible int;
+- ``callback`` requests: only judge objects this connection handed over and not revoked, public
+  attributes only, never a module or a class back;
+- anything else (an unsolicited request, a malformed or oversized frame): the kernel is killed.
+
+Nothing the kernel sends names code, modules or files the judge
+imports, executes or opens. Handles are only ever proxies (a module the student's
+code hands over is the judge's own copy only for a few trusted libraries already
+loaded, looked up in ``sys.modules``, never imported); exception and warning types
+are built-in ones looked up by name or stand-ins made here; a warning's file name
+is never read (it is replaced by ``<student code: ...>``); every cache keyed by
+kernel-chosen text is bounded. Every message is size- and element-checked before
+it is parsed, against per-message and per-submission budgets (:class:`Budget`).
+
 Every request has a deadline (the running cell's): past it the kernel is
 interrupted, then killed; the function that hung (or killed the kernel) is
 remembered, and later calls to it fail at once instead of costing another
@@ -32,6 +55,7 @@ from __future__ import annotations
 
 import builtins
 import collections.abc
+import contextlib
 import keyword
 import sys
 import time
@@ -42,10 +66,23 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .wire import Decoder, Encoder, FrameReader, WireError, set_rng_state, write_frame
+from .wire import (Budget, Decoder, Encoder, FrameReader, OverBudget, WireError, global_state, rng_snapshot,
+                   set_global_state, set_rng_state, state_token, states_equal, write_frame)
 
 __all__ = ["GradingInterrupted", "TestTimeout", "KernelDied", "KernelLost", "RemoteError",
-           "KernelConnection", "Remote", "SyncedArray", "is_proxy"]
+           "KernelConnection", "Remote", "SyncedArray", "is_proxy", "TRUSTED_MODULES"]
+
+# modules a handle may stand for on the judge's side: the judge's own copy, if already loaded
+TRUSTED_MODULES = frozenset({
+    "numpy", "numpy.linalg", "numpy.random", "numpy.testing", "numpy.fft", "math", "cmath", "random",
+    "itertools", "functools", "collections", "operator", "statistics", "time", "copy",
+    "matplotlib", "matplotlib.pyplot",
+})
+_MAX_CACHED_TYPES = 256      # stand-in classes made for kernel-chosen type names, per cache
+_MAX_WARNINGS = 50           # warnings re-raised per request
+_MAX_NAME = 100              # characters of a kernel-chosen name kept
+_MAX_REPR = 2000             # characters of a kernel-made repr/str kept
+MAX_LINES = 10**9            # more lines than a kernel can run in a cell's time: a forged count
 
 
 class GradingInterrupted(BaseException):
@@ -76,6 +113,12 @@ class RemoteError(Exception):
 _EXC_CACHE: dict[tuple, type] = {}
 
 
+def _safe_name(name: Any, default: str) -> str:
+    """A kernel-chosen name usable as a class/function name here (else ``default``)."""
+    name = str(name)[:_MAX_NAME]
+    return name if name.isidentifier() and not keyword.iskeyword(name) else default
+
+
 def _numpy_exceptions() -> dict:
     found = {"LinAlgError": np.linalg.LinAlgError}
     ex = getattr(np, "exceptions", None)
@@ -87,17 +130,19 @@ def _numpy_exceptions() -> dict:
 
 def remote_exception(err: dict) -> BaseException:
     """A judge-side exception standing for one raised in the kernel."""
-    ename = str(err.get("ename", "Exception"))[:100]
-    evalue = str(err.get("evalue", ""))
+    ename = str(err.get("ename", "Exception"))[:_MAX_NAME]
+    evalue = str(err.get("evalue", ""))[:20000]
     base = getattr(builtins, ename, None)
     if not (isinstance(base, type) and issubclass(base, Exception)):
         base = _numpy_exceptions().get(ename)
         if not (isinstance(base, type) and issubclass(base, Exception)):
             base = Exception
+    name = _safe_name(ename, "StudentError")
+    if len(_EXC_CACHE) >= _MAX_CACHED_TYPES and (ename, base) not in _EXC_CACHE:
+        ename = name = "StudentError"        # a flood of made-up names: one generic stand-in
     key = (ename, base)
     cls = _EXC_CACHE.get(key)
     if cls is None:
-        name = ename if ename.isidentifier() else "StudentError"
         try:
             cls = type(name, (base, RemoteError) if base is not Exception else (RemoteError,),
                        {"__module__": "student"})
@@ -107,16 +152,25 @@ def remote_exception(err: dict) -> BaseException:
     try:
         exc = cls(evalue)
     except Exception:  # noqa: BLE001 - odd constructors (UnicodeError subclasses...)
-        exc = type(name if ename.isidentifier() else "StudentError", (RemoteError,), {})(evalue)
+        exc = type(name, (RemoteError,), {})(evalue)
     exc._ck_message = evalue
-    exc.remote_traceback = str(err.get("tb", ""))
+    exc.remote_traceback = str(err.get("tb", ""))[-20000:]
     return exc
 
 
 _WARNING_CACHE: dict[str, type] = {}
+_FILE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+def _warning_filename(name: Any) -> str:
+    """A display name for a kernel-reported file that no reader of files will resolve."""
+    base = str(name or "")[-200:].replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c if c in _FILE_CHARS else "_" for c in base)[:60]
+    return f"<student code: {base}>" if base else "<student code>"
 
 
 def _warning_category(name: str) -> type:
+    name = name[:_MAX_NAME]
     cat = getattr(builtins, name, None)
     if isinstance(cat, type) and issubclass(cat, Warning):
         return cat
@@ -124,8 +178,11 @@ def _warning_category(name: str) -> type:
     if isinstance(cat, type) and issubclass(cat, Warning):
         return cat
     if name not in _WARNING_CACHE:
-        _WARNING_CACHE[name] = type(name if name.isidentifier() else "StudentWarning", (UserWarning,),
-                                    {"__module__": "student"})
+        if len(_WARNING_CACHE) >= _MAX_CACHED_TYPES:
+            name = "StudentWarning"
+        if name not in _WARNING_CACHE:
+            _WARNING_CACHE[name] = type(_safe_name(name, "StudentWarning"), (UserWarning,),
+                                        {"__module__": "student"})
     return _WARNING_CACHE[name]
 
 
@@ -148,14 +205,19 @@ def _desc_of(obj: Any) -> dict | None:
 class KernelConnection:
     """Requests to the student's kernel, with deadlines, restarts and proxies.
 
-    ``start_kernel()`` returns a started :class:`~coursekit.grading.sandbox.Sandbox`.
-    ``on_restart()`` is called after a new kernel came up (to replay cells).
+    ``start_kernel()`` returns a started :class:`~coursekit.grading.sandbox.Sandbox` (or
+    anything with its ``fd_from``/``fd_to``/``alive``/``kill``/``interrupt``/``exit_description``/
+    ``stderr_tail``/``proc``: the protocol tests serve a kernel over a pipe without a sandbox).
+    ``budget``: what the kernel may send, all requests together (shared by every notebook of a
+    submission). ``events``: where kernel deaths and timeouts are noted (the submission's list).
     """
 
-    def __init__(self, start_kernel: Callable, limits, *, source_of: Callable[[str], Any] | None = None):
+    def __init__(self, start_kernel: Callable, limits, *, source_of: Callable[[str], Any] | None = None,
+                 budget: Budget | None = None, events: list | None = None):
         self.start_kernel = start_kernel
         self.limits = limits
         self.source_of = source_of or (lambda name: None)
+        self.budget = budget if budget is not None else Budget.from_limits(limits)
         self.sandbox = None
         self.reader: FrameReader | None = None
         self.generation = 0
@@ -171,9 +233,11 @@ class KernelConnection:
         self._synced: dict[int, tuple] = {}
         self._registries: dict[str, dict] = {}
         self._classes: dict[tuple, type] = {}
-        self.restarts = 0
-        self.events: list[str] = []
+        self.events: list[str] = events if events is not None else []
         self.kernel_seconds = 0.0
+        self._next_bind = 1
+        self._binding = 0                         # with_reference blocks open
+        self._bound_refs: set[int] = set()        # judge objects handed over inside them
         self._kernel_token = None
         self._methods: set[tuple] = set()
         self.last_method = False
@@ -185,12 +249,15 @@ class KernelConnection:
         self.close()
         self.generation += 1
         self.sandbox = self.start_kernel()
-        self.reader = FrameReader(self.sandbox.fd_from, max_bytes=int(self.limits.transfer))
+        self.reader = FrameReader(self.sandbox.fd_from, max_bytes=int(self.limits.transfer), budget=self.budget)
         try:
             hello, _ = self.reader.read(deadline=time.monotonic() + max(60.0, self.limits.cell_timeout))
             if hello.get("op") != "hello":
                 raise WireError("unexpected greeting")
         except (EOFError, TimeoutError, WireError) as err:
+            if isinstance(err, OverBudget):
+                self.close()
+                raise KernelDied(str(err)) from None
             note = self.sandbox.exit_description() if not self.sandbox.alive() else str(err)
             tail = self.sandbox.stderr_tail(600).strip()
             if tail and tail not in note:
@@ -223,6 +290,11 @@ class KernelConnection:
         self.death_note = desc or note
         self.close()
 
+    def execute(self, code: str, *, deadline: float | None, label: str = "this cell") -> dict:
+        """Run a notebook cell in the kernel; the kernel's reply (``outputs``, ``ok``, ``cut``)."""
+        reply, _ = self._request_raw("exec", {"code": code}, deadline=deadline, label=label)
+        return reply
+
     # -- framing -----------------------------------------------------------------
     def _send(self, header: dict, buffers: list[bytes]) -> None:
         try:
@@ -251,6 +323,10 @@ class KernelConnection:
                 except TimeoutError:
                     return self._timed_out(mid, label)
                 except (EOFError, WireError, OSError) as err:
+                    if isinstance(err, OverBudget):
+                        self.kill(str(err))
+                        self.events.append(str(err))
+                        raise KernelDied(str(err)) from None
                     if isinstance(err, WireError):
                         self.kill(f"sent a malformed message ({err})")
                     self._died(label)
@@ -307,9 +383,60 @@ class KernelConnection:
         self.poisoned.setdefault(label, f"{label} timed out earlier (over {limit:g} s); it was not run again")
         raise TestTimeout(message)
 
+    # -- hooks of the grading helpers (with_reference, count_student_lines) -----------
+    @contextlib.contextmanager
+    def bound_in_kernel(self, bindings: dict[str, Any]):
+        """``with_reference`` in the judge: the kernel's notebook globals ``bindings`` (names ->
+        judge objects, reached from the kernel as callbacks) for the duration of the block; then
+        the student's own bindings (or their absence) are back, and the judge objects handed over
+        are revoked (student code that kept one cannot call the reference later)."""
+        if not all(isinstance(k, str) and k.isidentifier() for k in bindings):
+            raise ValueError("with_reference needs plain names")
+        token = self._next_bind
+        self._next_bind += 1
+        before = set(self.judge_refs)
+        self._binding += 1
+        try:
+            try:
+                self.request("bind", extra=dict(bindings), payload={"token": token},
+                             label="with_reference")
+            finally:
+                self._bound_refs |= set(self.judge_refs) - before
+            yield
+        finally:
+            self._binding -= 1
+            try:
+                if not self.dead:
+                    self.request("unbind", payload={"token": token}, label="with_reference")
+            finally:
+                if not self._binding:
+                    for ref in self._bound_refs:
+                        self.judge_refs.pop(ref, None)
+                    self._bound_refs.clear()
+
+    def count_lines(self, fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, int]:
+        """``count_student_lines`` in the judge: the kernel calls the student's ``fn`` under
+        ``sys.settrace`` and reports ``(value, lines run in student code)``. The count is checked
+        to be a plausible line count (a non-negative int below ``MAX_LINES``), else refused."""
+        desc = _desc_of(fn)
+        method = getattr(fn, "__ck_method__", None) if isinstance(fn, types.FunctionType) else None
+        if desc is None and method is None:
+            raise TypeError("count_student_lines needs a function or method from the student's notebook")
+        target, extra = (desc, None) if desc is not None else method
+        label = str(getattr(fn, "__ck_label__", "student code"))
+        value = self.request("count", target=target, args=tuple(args), kwargs=dict(kwargs or {}), extra=extra,
+                             label=label)
+        if not (isinstance(value, dict) and set(value) == {"counted", "lines"}):
+            raise RemoteError("the kernel sent back a malformed line count")
+        lines = value["lines"]
+        if type(lines) is not int or not 0 <= lines <= MAX_LINES:
+            raise RemoteError(f"the kernel sent back an impossible line count ({str(lines)[:40]!r})")
+        return value["counted"], lines
+
     # -- callbacks from the kernel into judge objects ------------------------------
     def _callback(self, header: dict, buffers: list[bytes]) -> None:
         mid = header.get("id")
+        before = set(self.judge_refs) if self._binding else None
         try:
             dec = self._decoder(buffers, None)
             obj = self.judge_refs.get(header.get("ref"))
@@ -338,6 +465,9 @@ class KernelConnection:
             raise
         except BaseException as err:  # noqa: BLE001 - reported to the kernel
             self._send({"re": mid, "error": {"ename": type(err).__name__, "evalue": str(err)[:2000]}}, [])
+        finally:
+            if before is not None:
+                self._bound_refs |= set(self.judge_refs) - before
 
     # -- encoding ------------------------------------------------------------------
     def _fallback(self, obj: Any) -> dict:
@@ -397,21 +527,21 @@ class KernelConnection:
             rng = link[0]()
             if rng is None:
                 continue
-            now = _rng_state_of(rng)
-            if not _states_equal(now, link[2]):
+            now = rng_snapshot(rng)
+            if not states_equal(now, link[2]):
                 rng_set[str(link[1])] = enc.encode(now)
                 link[2] = now
         if rng_set:
             body["rng_set"] = rng_set
-        token = _state_token()
+        token = state_token()
         kernel_token, self._kernel_token = self._kernel_token, None
-        body["state"] = {"err": np.geterr()} if token == kernel_token else _global_state()
+        body["state"] = {"err": np.geterr()} if token == kernel_token else global_state()
         reply, bufs = self._request_raw(op, body, enc.buffers, deadline=self.deadline, label=label)
         dec = self._decoder(bufs, enc)
         try:
             if isinstance(reply.get("state"), dict) and "np" in reply["state"]:
-                _set_global_state(reply["state"])
-            self._kernel_token = _state_token()
+                set_global_state(reply["state"])
+            self._kernel_token = state_token()
             self.last_method = reply.get("method") is True
             self._apply_changes(reply.get("changed") or {}, dec, enc)
             self._apply_rngs(reply, dec, enc)
@@ -422,8 +552,10 @@ class KernelConnection:
             sys.stdout.write(out)
         if isinstance(err, str) and err:
             sys.stderr.write(err)
-        for w in reply.get("warnings") or []:
-            self._rewarn(w)
+        warned = reply.get("warnings")
+        for w in (warned if isinstance(warned, list) else [])[:_MAX_WARNINGS]:
+            if isinstance(w, dict):
+                self._rewarn(w)
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
             if error.get("ename") == "KeyboardInterrupt":
@@ -436,9 +568,11 @@ class KernelConnection:
             raise remote_exception(error)
         if op == "resolve":
             found = reply.get("value")
-            if not isinstance(found, dict):
-                raise RemoteError("the kernel sent back a malformed answer")
-            arrays = set(reply.get("arrays") or [])
+            asked = set((payload or {}).get("names") or ())
+            if not isinstance(found, dict) or not set(found) <= asked:
+                raise RemoteError("the kernel sent back a malformed answer (names that were not asked for)")
+            arrays = set(a for a in (reply.get("arrays") or []) if isinstance(a, str)) \
+                if isinstance(reply.get("arrays"), list) else set()
             value = {}
             for name, node in found.items():
                 value[name] = dec.decode(node)
@@ -447,9 +581,12 @@ class KernelConnection:
             return value
         if isinstance(reply.get("drained"), dict):
             d = reply["drained"]
-            items = [dec.decode(x) for x in d.get("items") or []]
+            items = dec.decode_list(d.get("items") or [])
             rest = dec.decode(d["rest"]) if d.get("rest") is not None else None
-            return Prefetched(items, d.get("error"), rest, label)
+            if rest is not None and not isinstance(rest, RemoteIterator):
+                raise WireError("bad generator")
+            error = d.get("error") if isinstance(d.get("error"), dict) else None
+            return Prefetched(items, error, rest, label)
         value = dec.decode(reply.get("value"))
         if reply.get("sync") and isinstance(value, np.ndarray) and live is not None:
             value = self.synced_array(value, *live)
@@ -469,7 +606,7 @@ class KernelConnection:
                 raise WireError("bad generator link")
             rng = enc.tracked[k]
             # generators cannot be weakly referenced: kept for the notebook's lifetime
-            self._rng_links[id(rng)] = [lambda r=rng: r, rid, _rng_state_of(rng)]
+            self._rng_links[id(rng)] = [lambda r=rng: r, rid, rng_snapshot(rng)]
         by_rid = {link[1]: link for link in self._rng_links.values()}
         for rid, node in (reply.get("rng_state") or {}).items():
             link = by_rid.get(int(rid))
@@ -477,7 +614,7 @@ class KernelConnection:
             if rng is None:
                 continue
             set_rng_state(rng, dec.decode(node))
-            link[2] = _rng_state_of(rng)
+            link[2] = rng_snapshot(rng)
 
     def _apply_changes(self, changed: dict, dec: Decoder, enc: Encoder) -> None:
         for key, content in changed.items():
@@ -491,16 +628,18 @@ class KernelConnection:
                 if new.shape == orig.shape and orig.flags.writeable:
                     np.copyto(orig, new, casting="unsafe")
             elif kind == "ao" and isinstance(orig, np.ndarray):
-                items = [dec.decode(x) for x in content.get("v", [])]
+                items = dec.decode_list(content.get("v"))
                 if len(items) == orig.size:
                     flat = orig.reshape(-1)
                     for i, x in enumerate(items):
                         flat[i] = x
             elif kind == "l" and isinstance(orig, list):
-                orig[:] = [dec.decode(x) for x in content.get("v", [])]
+                orig[:] = dec.decode_list(content.get("v"))
             elif kind == "d" and isinstance(orig, dict):
-                keys = [dec.decode(x) for x in content.get("keys", [])]
-                vals = [dec.decode(x) for x in content.get("v", [])]
+                keys = dec.decode_list(content.get("keys"))
+                vals = dec.decode_list(content.get("v"))
+                if len(keys) != len(vals):
+                    raise WireError("bad change")
                 orig.clear()
                 orig.update(zip(keys, vals))
             elif kind == "rng":
@@ -509,13 +648,19 @@ class KernelConnection:
                 raise WireError(f"bad change {kind!r}")
 
     def _rewarn(self, w: dict) -> None:
+        """Re-raise a warning from the kernel. Its file name is kernel-chosen text: it becomes
+        ``<student code: NAME>``, never opened (linecache would read a real path, or a hidden
+        test cell the judge ran, into the warning's text)."""
         try:
             category = _warning_category(str(w.get("category", "UserWarning")))
-            filename = str(w.get("filename", "<student code>"))
-            module = "__main__" if filename.startswith("<") else None
+            filename = _warning_filename(w.get("filename"))
+            lineno = w.get("lineno")
+            lineno = lineno if type(lineno) is int and 0 <= lineno < 10**7 else 0
+            if filename not in self._registries and len(self._registries) >= _MAX_CACHED_TYPES:
+                filename = "<student code>"
             registry = self._registries.setdefault(filename, {})
-            warnings.warn_explicit(str(w.get("message", "")), category, filename, int(w.get("lineno", 0)),
-                                   module=module, registry=registry)
+            warnings.warn_explicit(str(w.get("message", ""))[:4000], category, filename, lineno,
+                                   module="__main__", registry=registry)
         except (TypeError, ValueError):
             pass
 
@@ -561,33 +706,40 @@ class KernelConnection:
             raise WireError("handle from another kernel")
         kind = desc.get("kind")
         if kind == "module":
-            # never the student's module object (it may be patched): the judge's own import
-            import importlib
-
-            try:
-                return importlib.import_module(str(desc.get("name")))
-            except Exception:  # noqa: BLE001 - a student's own module: a handle
-                pass
+            # never import a kernel-chosen name: a trusted library the judge already has loaded is
+            # the judge's own copy (the student's may be patched); anything else stays a handle
+            name = desc.get("name")
+            if isinstance(name, str) and name in TRUSTED_MODULES and name in sys.modules:
+                return sys.modules[name]
+            return _new(self._object_class("module", ()), self, desc, f"module {str(name)[:_MAX_NAME]}")
         if kind == "function":
-            return self.function_proxy(desc, str(desc.get("name") or "function"))
+            return self.function_proxy(desc, str(desc.get("name") or "function")[:_MAX_NAME])
         if kind == "class":
             return self.class_proxy(desc)
         if kind == "mapping":
-            return _new(RemoteMapping, self, desc, f"a {desc.get('type', 'dict')}")
+            return _new(RemoteMapping, self, desc, f"a {str(desc.get('type', 'dict'))[:_MAX_NAME]}")
         if kind == "iterator":
-            return _new(RemoteIterator, self, desc, f"a {desc.get('type', 'iterator')}")
-        type_name = str(desc.get("type", "object"))
-        flags = tuple(sorted(f for f in desc.get("flags", []) if isinstance(f, str)))
+            return _new(RemoteIterator, self, desc, f"a {str(desc.get('type', 'iterator'))[:_MAX_NAME]}")
+        type_name = str(desc.get("type", "object"))[:_MAX_NAME]
+        flags = desc.get("flags")
+        flags = tuple(sorted(f for f in flags if f in _OPTIONAL)) if isinstance(flags, list) else ()
+        return _new(self._object_class(type_name, flags), self, desc, type_name)
+
+    def _object_class(self, type_name: str, flags: tuple) -> type:
+        """The proxy class for objects of a kernel-named type with these protocols (bounded cache)."""
         key = (type_name, flags)
         cls = self._classes.get(key)
         if cls is None:
-            ns: dict[str, Any] = {"__module__": "student"}
-            for flag in flags:
-                ns.update(_OPTIONAL.get(flag, {}))
-            safe = type_name if type_name.isidentifier() and not keyword.iskeyword(type_name) else "StudentObject"
-            cls = type(safe, (RemoteObject,), ns)
-            self._classes[key] = cls
-        return _new(cls, self, desc, type_name)
+            if len(self._classes) >= _MAX_CACHED_TYPES:
+                key = ("StudentObject", flags)
+                cls = self._classes.get(key)
+            if cls is None:
+                ns: dict[str, Any] = {"__module__": "student"}
+                for flag in flags:
+                    ns.update(_OPTIONAL[flag])
+                cls = type(_safe_name(key[0], "StudentObject"), (RemoteObject,), ns)
+                self._classes[key] = cls
+        return cls
 
     def function_proxy(self, desc: dict, name: str, label: str | None = None,
                        method_of: dict | None = None) -> Callable:
@@ -610,7 +762,7 @@ class KernelConnection:
         if src is not None:
             filename, firstlineno = src
             code = code.replace(co_filename=filename, co_firstlineno=firstlineno)
-        if name.isidentifier():
+        if name.isidentifier() and not keyword.iskeyword(name):
             code = code.replace(co_name=name, co_qualname=name) if sys.version_info >= (3, 11) \
                 else code.replace(co_name=name)
         fn.__code__ = code
@@ -619,11 +771,13 @@ class KernelConnection:
         fn.__module__ = "__main__"
         fn.__doc__ = None
         fn.__ck_desc__ = desc
+        fn.__ck_method__ = (method_of, name) if method_of is not None else None
+        fn.__ck_label__ = label
         return fn
 
     def class_proxy(self, desc: dict) -> type:
-        name = str(desc.get("name") or "StudentClass")
-        safe = name if name.isidentifier() and not keyword.iskeyword(name) else "StudentClass"
+        name = str(desc.get("name") or "StudentClass")[:_MAX_NAME]
+        safe = _safe_name(name, "StudentClass")
         return RemoteClassMeta(safe, (), {"_ck_conn": self, "_ck_desc": desc, "_ck_label": name,
                                           "__module__": "__main__"})
 
@@ -640,52 +794,6 @@ def _new(cls, conn, desc, label):
     return obj
 
 
-def _rng_state_of(rng):
-    import copy
-
-    if isinstance(rng, np.random.Generator):
-        return copy.deepcopy(rng.bit_generator.state)
-    return copy.deepcopy(rng.get_state(legacy=False))
-
-
-def _states_equal(a, b) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_states_equal(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
-    return a == b
-
-
-def _state_token() -> tuple:
-    import random
-
-    _, key, pos, has_gauss, gauss = np.random.get_state()
-    return (hash(key.tobytes()), int(pos), int(has_gauss), float(gauss), hash(random.getstate()))
-
-
-def _global_state() -> dict:
-    name, key, pos, has_gauss, gauss = np.random.get_state()
-    import random
-
-    version, internal, py_gauss = random.getstate()
-    return {"np": [name, key.tolist(), int(pos), int(has_gauss), float(gauss)],
-            "py": [version, list(internal), py_gauss], "err": np.geterr()}
-
-
-def _set_global_state(state: dict) -> None:
-    import random
-
-    name, key, pos, has_gauss, gauss = state["np"]
-    if not (isinstance(key, list) and len(key) == 624 and name == "MT19937"):
-        raise WireError("bad random state")
-    np.random.set_state(("MT19937", np.asarray(key, dtype=np.uint32), int(pos), int(has_gauss), float(gauss)))
-    version, internal, py_gauss = state["py"]
-    if not (isinstance(internal, list) and len(internal) == 625):
-        raise WireError("bad random state")
-    random.setstate((int(version), tuple(int(x) for x in internal),
-                     None if py_gauss is None else float(py_gauss)))
-
-
 # ---------------------------------------------------------------------------
 # proxy types
 # ---------------------------------------------------------------------------
@@ -700,13 +808,13 @@ class Remote:
 
     def __repr__(self):
         try:
-            return str(self._ck("repr"))
+            return str(self._ck("repr"))[:_MAX_REPR]
         except Exception:  # noqa: BLE001
             return f"<{object.__getattribute__(self, '_ck_label')} in the student's kernel>"
 
     def __str__(self):
         try:
-            return str(self._ck("str"))
+            return str(self._ck("str"))[:_MAX_REPR]
         except Exception:  # noqa: BLE001
             return repr(self)
 

@@ -13,8 +13,13 @@ Requests (``op``):
 ``exec``      run a notebook cell (IPython semantics: magics, display, last expression)
 ``resolve``   look up global names -> values or handles
 ``call``      call a handle (function, class, bound method) with arguments
-``getattr`` / ``setattr`` / ``getitem`` / ``setitem`` / ``delitem`` / ``assign``
-``len`` / ``iter`` / ``next`` / ``contains`` / ``repr`` / ``deepcopy`` / ``isinstance``
+``callattr``  call a method of a handle (one round trip)
+``getattr`` / ``setattr`` / ``getitem`` / ``setitem`` / ``delitem``
+``len`` / ``iter`` / ``next`` / ``contains`` / ``repr`` / ``str`` / ``deepcopy`` / ``isinstance``
+``bind``      bind notebook globals to values (judge objects) until ``unbind``: ``with_reference``
+``unbind``    restore what a ``bind`` replaced (or remove the names it added)
+``count``     call a handle under ``sys.settrace``, counting the lines run in the student's own
+              code (not library code): ``count_student_lines``
 
 Every request that may run student code carries the judge's NumPy error
 state and global random states; the reply carries the new random states, the
@@ -26,9 +31,7 @@ from __future__ import annotations
 import collections.abc
 import copy
 import inspect
-import io
 import os
-import random
 import signal
 import sys
 import traceback
@@ -38,9 +41,11 @@ import warnings
 import numpy as np
 
 from .capture import Collector, capture_streams, make_shell
-from .wire import Decoder, Encoder, FrameReader, WireError, write_frame
+from .wire import (Decoder, Encoder, FrameReader, WireError, global_state, npy_bytes, rng_snapshot,
+                   set_global_state, set_rng_state, state_token, states_equal, write_frame)
 
 FD_IN, FD_OUT = 3, 4
+_UNBOUND = object()
 
 
 # ---------------------------------------------------------------------------
@@ -67,8 +72,12 @@ class JudgeObject:
 
 
 class Kernel:
-    def __init__(self):
-        self.reader = FrameReader(FD_IN, max_bytes=1 << 34)
+    """Serves the judge's requests read from ``fd_in``; replies go to ``fd_out``."""
+
+    def __init__(self, fd_in: int = FD_IN, fd_out: int = FD_OUT):
+        self.fd_out = fd_out
+        # the judge is trusted: its requests are bounded by its own encoder, not here
+        self.reader = FrameReader(fd_in, max_bytes=1 << 34, max_json=1 << 34, max_items=1 << 62)
         self.objects: dict[int, object] = {}
         self.by_id: dict[int, int] = {}
         self.next_handle = 1
@@ -79,6 +88,7 @@ class Kernel:
         self.shell = None
         self.rngs: dict[int, object] = {}       # generators linked to one of the judge's
         self.rng_seen: dict[int, object] = {}   # their state as last reported
+        self.bound: dict[int, dict] = {}        # bind token -> {name: previous value or _UNBOUND}
 
     # -- IPython ----------------------------------------------------------------
     def start_shell(self):
@@ -120,8 +130,7 @@ class Kernel:
                 if hasattr(type(obj), attr):
                     flags.append(flag)
             desc["flags"] = flags
-            if not isinstance(obj, types.ModuleType):
-                desc["cls"] = self.handle(type(obj))["id"]
+            desc["cls"] = self.handle(type(obj))["id"]
         return desc
 
     def lookup(self, desc) -> object:
@@ -159,7 +168,7 @@ class Kernel:
     def send(self, header: dict, buffers=()) -> None:
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            write_frame(FD_OUT, header, list(buffers))
+            write_frame(self.fd_out, header, list(buffers))
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
@@ -185,9 +194,6 @@ class Kernel:
                 self.output_limit = int(header.get("output_limit", self.output_limit))
                 self.start_shell()
                 reply, bufs = {}, []
-            elif op == "exit":
-                self.send({"re": mid})
-                os._exit(0)
             else:
                 reply, bufs = self.op_student(op, header, buffers)
         except KeyboardInterrupt:
@@ -211,8 +217,7 @@ class Kernel:
             except KeyboardInterrupt:
                 self.collector.error("KeyboardInterrupt", "", ["KeyboardInterrupt"])
                 ok = False
-        return {"outputs": self.collector.outputs, "ok": ok, "cut": self.collector.cut,
-                "count": self.shell.execution_count - 1}, []
+        return {"outputs": self.collector.outputs, "ok": ok, "cut": self.collector.cut}, []
 
     # -- calls into student code -----------------------------------------------------
     def op_student(self, op, header, buffers):
@@ -233,15 +238,15 @@ class Kernel:
             if isinstance(obj, (np.random.Generator, np.random.RandomState)):
                 rid = len(self.rngs) + 1
                 self.rngs[rid] = obj
-                self.rng_seen[rid] = _rng_state(obj)
+                self.rng_seen[rid] = rng_snapshot(obj)
                 new_rngs[str(k)] = rid
         for rid, state in (header.get("rng_set") or {}).items():
             rid = int(rid)
             if rid in self.rngs:
                 sdec = self.decoder(buffers)
                 st = sdec.decode(state)
-                _set_rng(self.rngs[rid], st)
-                self.rng_seen[rid] = _rng_state(self.rngs[rid])
+                set_rng_state(self.rngs[rid], st)
+                self.rng_seen[rid] = rng_snapshot(self.rngs[rid])
         # writes the judge made to arrays it read from the student's objects, in order
         for write in header.get("writes") or ():
             if not isinstance(write, list) or len(write) != 5:
@@ -253,7 +258,7 @@ class Kernel:
         if "np" in state:
             set_global_state(state)
         errstate = state.get("err") or {}
-        before = _state_token()
+        before = state_token()
         caught = []
         error = None
         live = False
@@ -299,14 +304,14 @@ class Kernel:
         reply["warnings"] = [{"category": w.category.__name__, "module": getattr(w.category, "__module__", ""),
                               "message": str(w.message)[:4000], "filename": str(w.filename)[:500],
                               "lineno": int(w.lineno or 0)} for w in caught[:50]]
-        if _state_token() != before:
-            reply["state"] = get_global_state()
+        if state_token() != before:
+            reply["state"] = global_state()
         if new_rngs:
             reply["rng_new"] = new_rngs
         moved = {}
         for rid, rng in self.rngs.items():
-            now = _rng_state(rng)
-            if not _same_state(now, self.rng_seen[rid]):
+            now = rng_snapshot(rng)
+            if not states_equal(now, self.rng_seen[rid]):
                 self.rng_seen[rid] = now
                 moved[str(rid)] = enc.encode(now)
         if moved:
@@ -325,6 +330,55 @@ class Kernel:
         else:
             arr = target[key]
         arr[index] = value
+
+    def bind(self, token, bindings) -> None:
+        """Make the notebook's globals ``bindings`` (name -> value) until ``unbind(token)``."""
+        if not isinstance(token, int) or token in self.bound or not isinstance(bindings, dict) \
+                or not all(isinstance(k, str) and k.isidentifier() for k in bindings):
+            raise WireError("bad bind request")
+        ns = self.shell.user_ns
+        self.bound[token] = {name: ns.get(name, _UNBOUND) for name in bindings}
+        ns.update(bindings)
+
+    def unbind(self, token) -> None:
+        saved = self.bound.pop(token, None) if isinstance(token, int) else None
+        if saved is None:
+            raise WireError("unknown bind token")
+        ns = self.shell.user_ns
+        for name, value in saved.items():
+            if value is _UNBOUND:
+                ns.pop(name, None)
+            else:
+                ns[name] = value
+
+    def count_lines(self, fn, args, kwargs) -> dict:
+        """``fn(*args, **kwargs)`` under ``sys.settrace``: its value and the lines run outside
+        library code (see :func:`coursekit.grading.tracing.is_library_file`)."""
+        from .tracing import is_library_file
+
+        count = 0
+        library: dict[str, bool] = {}
+
+        def local(frame, event, arg):
+            nonlocal count
+            if event == "line":
+                count += 1
+            return local
+
+        def global_trace(frame, event, arg):
+            name = frame.f_code.co_filename
+            lib = library.get(name)
+            if lib is None:
+                lib = library[name] = is_library_file(name)
+            return None if lib else local
+
+        previous = sys.gettrace()
+        sys.settrace(global_trace)
+        try:
+            value = fn(*args, **kwargs)
+        finally:
+            sys.settrace(previous)
+        return {"counted": value, "lines": count}
 
     def drain(self, gen, limit: int) -> dict:
         """Run a generator ahead: up to ``limit`` items (or 8 MB, or a second) in one reply."""
@@ -374,9 +428,6 @@ class Kernel:
         if op == "delitem":
             del target[extra]
             return None, False
-        if op == "assign":
-            self.assign(target, extra[0], extra[1], extra[2], args[0])
-            return None, False
         if op == "len":
             return len(target), False
         if op == "iter":
@@ -395,10 +446,12 @@ class Kernel:
             return copy.deepcopy(target), False
         if op == "isinstance":
             return isinstance(target, extra), False
-        if op == "issubclass":
-            return isinstance(target, type) and issubclass(target, extra), False
-        if op == "source":
-            return inspect.getsource(target), False
+        if op == "bind":
+            return self.bind(header.get("token"), extra), False
+        if op == "unbind":
+            return self.unbind(header.get("token")), False
+        if op == "count":
+            return self.count_lines(getattr(target, extra) if isinstance(extra, str) else target, args, kwargs), False
         raise WireError(f"unknown operation {op!r}")
 
     # -- calling back into the judge -------------------------------------------------
@@ -423,19 +476,6 @@ class Kernel:
         return self.decoder(buffers).decode(reply.get("value"))
 
 
-def get_global_state() -> dict:
-    """NumPy's legacy global generator and Python's ``random``, as plain JSON."""
-    name, key, pos, has_gauss, gauss = np.random.get_state()
-    version, internal, py_gauss = random.getstate()
-    return {"np": [name, [int(x) for x in key], int(pos), int(has_gauss), float(gauss)],
-            "py": [version, list(internal), py_gauss], "err": np.geterr()}
-
-
-def _state_token() -> tuple:
-    _, key, pos, has_gauss, gauss = np.random.get_state()
-    return (key.tobytes(), int(pos), int(has_gauss), float(gauss), random.getstate())
-
-
 def _is_method(obj, name: str) -> bool:
     """``obj.name`` is a plain method defined by ``obj``'s class (not shadowed by the instance)."""
     try:
@@ -445,16 +485,6 @@ def _is_method(obj, name: str) -> bool:
     except AttributeError:
         return False
     return isinstance(attr, types.FunctionType)
-
-
-def set_global_state(state: dict) -> None:
-    try:
-        name, key, pos, has_gauss, gauss = state["np"]
-        np.random.set_state((str(name), np.asarray(key, dtype=np.uint32), int(pos), int(has_gauss), float(gauss)))
-        version, internal, py_gauss = state["py"]
-        random.setstate((int(version), tuple(int(x) for x in internal), py_gauss))
-    except (KeyError, TypeError, ValueError) as err:
-        raise WireError(f"bad random state: {err}") from None
 
 
 def _describe_error(err: BaseException) -> dict:
@@ -485,27 +515,6 @@ def _snapshot(obj):
     return None
 
 
-def _set_rng(rng, state):
-    if isinstance(rng, np.random.Generator):
-        rng.bit_generator.state = state
-    else:
-        rng.set_state(state)
-
-
-def _rng_state(rng):
-    if isinstance(rng, np.random.Generator):
-        return copy.deepcopy(rng.bit_generator.state)
-    return copy.deepcopy(rng.get_state(legacy=False))
-
-
-def _same_state(a, b) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.array_equal(np.asarray(a), np.asarray(b))
-    return a == b
-
-
 def _content(obj, snap, enc: Encoder):
     """The new contents of an argument the student's code changed, or None."""
     if snap is None:
@@ -518,7 +527,7 @@ def _content(obj, snap, enc: Encoder):
             return {"kind": "ao", "v": [enc.encode(x) for x in obj.ravel().tolist()]}
         if obj.shape == snap[2] and obj.dtype == snap[3] and np.array_equal(obj, snap[1], equal_nan=obj.dtype.kind in "fc"):
             return None
-        enc.buffers.append(_npy(obj))
+        enc.buffers.append(npy_bytes(obj))
         return {"kind": "a", "b": len(enc.buffers) - 1}
     if kind == "l":
         if [id(x) for x in obj] == snap[1]:
@@ -530,17 +539,11 @@ def _content(obj, snap, enc: Encoder):
         keys = list(obj.keys())
         return {"kind": "d", "keys": [enc.encode(k) for k in keys], "v": [enc.encode(obj[k]) for k in keys]}
     if kind == "rng":
-        now = _rng_state(obj)
-        if _same_state(now, snap[1]):
+        now = rng_snapshot(obj)
+        if states_equal(now, snap[1]):
             return None
         return {"kind": "rng", "state": enc.encode(now)}
     return None
-
-
-def _npy(arr) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
 
 
 def main() -> None:

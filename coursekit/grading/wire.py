@@ -13,6 +13,11 @@ A frame is ``<u32 json length><u32 buffer count>`` + JSON + for each buffer
 ``<u64 length>`` + bytes. Arrays travel as ``.npy`` buffers read back with
 ``allow_pickle=False``. Decoding is bounded: frame size, nesting depth and
 element count are limited, and anything unexpected raises :class:`WireError`.
+Sizes and element counts are checked *before* parsing: the length prefixes
+against the frame limit, the JSON part against ``MAX_JSON`` and (counting its
+``[``, ``{``, ``,`` and ``:`` bytes, an upper bound on the values it holds) against
+``MAX_ITEMS``; a :class:`Budget` shared by all the frames of one submission
+bounds their total bytes and elements (:class:`OverBudget`).
 
 This module is imported on both sides and needs only the standard library
 and NumPy.
@@ -29,11 +34,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["WireError", "FrameReader", "write_frame", "Encoder", "Decoder",
-           "MAX_DEPTH", "MAX_ITEMS", "safe_dtype", "RNG_KINDS"]
+__all__ = ["WireError", "OverBudget", "Budget", "FrameReader", "write_frame", "Encoder", "Decoder",
+           "MAX_DEPTH", "MAX_ITEMS", "MAX_JSON", "safe_dtype", "RNG_KINDS", "npy_bytes",
+           "global_state", "set_global_state", "state_token", "rng_snapshot", "states_equal"]
 
 MAX_DEPTH = 64
 MAX_ITEMS = 2_000_000
+MAX_JSON = 64 << 20          # bytes of the JSON part of one frame (arrays travel as buffers)
 _HEAD = struct.Struct("<II")
 _BUF = struct.Struct("<Q")
 _ALLOWED_KINDS = set("biufcmMUS")
@@ -48,6 +55,43 @@ _TYPES.update({f"numpy.{t.__name__}": t for t in set(np.sctypeDict.values())
 
 class WireError(ValueError):
     """A malformed, oversized or disallowed message."""
+
+
+class OverBudget(WireError):
+    """The other side sent more, all frames together, than its budget allows."""
+
+
+class Budget:
+    """Bytes and (an upper bound on) elements one peer may send in total: taken per frame,
+    before the frame is parsed."""
+
+    def __init__(self, max_bytes: int, max_items: int):
+        self.max_bytes, self.max_items = int(max_bytes), int(max_items)
+        self.bytes = self.items = 0
+
+    @classmethod
+    def from_limits(cls, limits) -> "Budget":
+        return cls(getattr(limits, "submission_transfer", 1 << 30),
+                   getattr(limits, "submission_items", 50_000_000))
+
+    @property
+    def exhausted(self) -> bool:
+        return self.bytes > self.max_bytes or self.items > self.max_items
+
+    def take(self, nbytes: int, nitems: int = 0) -> None:
+        self.bytes += nbytes
+        self.items += nitems
+        if self.exhausted:
+            raise OverBudget(
+                f"the student's kernel sent more than this submission may send in total "
+                f"({self.max_bytes >> 20} MiB, {self.max_items:,} values; it sent {self.bytes >> 20} MiB, "
+                f"{self.items:,} values): the rest of the submission was not run")
+
+
+def count_items(raw: bytes) -> int:
+    """An upper bound on the values (keys included) a JSON text holds, in linear time, without
+    parsing it: every value but the first follows a ``[``, ``{``, ``,`` or ``:``."""
+    return raw.count(b",") + raw.count(b":") + raw.count(b"[") + raw.count(b"{") + 1
 
 
 # ---------------------------------------------------------------------------
@@ -76,9 +120,13 @@ def write_frame(fd: int, header: dict, buffers: list[bytes] = (), *,
 class FrameReader:
     """Reads frames from a file descriptor with a size limit and optional deadlines."""
 
-    def __init__(self, fd: int, max_bytes: int = 1 << 30):
+    def __init__(self, fd: int, max_bytes: int = 1 << 30, budget: Budget | None = None,
+                 max_json: int = MAX_JSON, max_items: int = MAX_ITEMS):
         self.fd = fd
         self.max_bytes = max_bytes
+        self.budget = budget
+        self.max_json = min(max_json, max_bytes)
+        self.max_items = max_items
         self._buf = bytearray()
         self.eof = False
 
@@ -114,10 +162,18 @@ class FrameReader:
         """The next ``(header, buffers)``; EOFError, TimeoutError or WireError."""
         json_len, nbuf = _HEAD.unpack(self._take(_HEAD.size, deadline, on_wait))
         total = json_len
-        if json_len > self.max_bytes or nbuf > 100_000:
+        if json_len > self.max_json or nbuf > 100_000:
             raise WireError(f"message too large ({json_len} bytes of header, {nbuf} buffers)")
+        if self.budget is not None:
+            self.budget.take(json_len + _HEAD.size)
+        raw = self._take(json_len, deadline, on_wait)
+        items = count_items(raw)
+        if items > self.max_items:
+            raise WireError(f"message has too many values (up to {items:,}; at most {self.max_items:,})")
+        if self.budget is not None:
+            self.budget.take(0, items)
         try:
-            header = json.loads(self._take(json_len, deadline, on_wait))
+            header = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
             raise WireError(f"malformed message: {err}") from None
         if not isinstance(header, dict):
@@ -128,6 +184,8 @@ class FrameReader:
             total += n
             if total > self.max_bytes:
                 raise WireError(f"message larger than the {self.max_bytes >> 20} MiB limit")
+            if self.budget is not None:
+                self.budget.take(n + _BUF.size)
             buffers.append(self._take(n, deadline, on_wait))
         return header, buffers
 
@@ -148,7 +206,7 @@ def safe_dtype(spec: Any) -> np.dtype:
     return dt
 
 
-def _array_bytes(arr: np.ndarray) -> bytes:
+def npy_bytes(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
     return buf.getvalue()
@@ -220,7 +278,7 @@ class Encoder:
                     return self.fallback(obj)
                 raise
             k = self._tracked(obj)
-            return {"@": "a", "b": self._buffer(_array_bytes(np.asarray(obj))), "k": k}
+            return {"@": "a", "b": self._buffer(npy_bytes(np.asarray(obj))), "k": k}
         if isinstance(obj, np.generic):
             if obj.dtype.hasobject or obj.dtype.kind not in _ALLOWED_KINDS:
                 raise WireError(f"numpy scalar of dtype {obj.dtype} is not allowed")
@@ -461,7 +519,69 @@ class Decoder:
             return self.resolve_handle(node)
         raise WireError(f"unknown value tag {tag!r}")
 
+    def decode_list(self, v: Any) -> list:
+        """A list of values (WireError if ``v`` is not a list)."""
+        return self._list(v, 0)
+
     def _list(self, v: Any, depth: int) -> list:
         if not isinstance(v, list):
             raise WireError("malformed value")
         return [self.decode(x, depth + 1) for x in v]
+
+
+# ---------------------------------------------------------------------------
+# global numeric state, shared by both sides
+# ---------------------------------------------------------------------------
+def global_state() -> dict:
+    """NumPy's legacy global generator, Python's ``random`` and NumPy's error handling, as JSON."""
+    import random
+
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, py_gauss = random.getstate()
+    return {"np": [name, key.tolist(), int(pos), int(has_gauss), float(gauss)],
+            "py": [version, list(internal), py_gauss], "err": np.geterr()}
+
+
+def set_global_state(state: dict) -> None:
+    """Restore :func:`global_state` (the error handling excepted); WireError if malformed."""
+    import random
+
+    try:
+        name, key, pos, has_gauss, gauss = state["np"]
+        if not (isinstance(key, list) and len(key) == 624 and name == "MT19937"):
+            raise WireError("bad random state")
+        np.random.set_state(("MT19937", np.asarray(key, dtype=np.uint32), int(pos), int(has_gauss), float(gauss)))
+        version, internal, py_gauss = state["py"]
+        if not (isinstance(internal, list) and len(internal) == 625):
+            raise WireError("bad random state")
+        random.setstate((int(version), tuple(int(x) for x in internal),
+                         None if py_gauss is None else float(py_gauss)))
+    except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, WireError):
+            raise
+        raise WireError(f"bad random state: {err}") from None
+
+
+def state_token() -> tuple:
+    """A cheap fingerprint of the global generators (to send their state only when it moved)."""
+    import random
+
+    _, key, pos, has_gauss, gauss = np.random.get_state()
+    return (hash(key.tobytes()), int(pos), int(has_gauss), float(gauss), hash(random.getstate()))
+
+
+def rng_snapshot(rng: Any) -> Any:
+    """A copy of a generator's state (``Generator`` or ``RandomState``)."""
+    import copy
+
+    if isinstance(rng, np.random.Generator):
+        return copy.deepcopy(rng.bit_generator.state)
+    return copy.deepcopy(rng.get_state(legacy=False))
+
+
+def states_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(states_equal(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    return a == b

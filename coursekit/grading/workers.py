@@ -1,12 +1,19 @@
 """Grading submissions in parallel: a few worker processes, a fresh judge per submission.
 
-The grader's main process starts ``--jobs`` workers (``python -m
-coursekit.grading.workers SLOT``). A worker imports the heavy libraries once,
+The grader's main process starts ``--jobs`` workers (``python -I -m
+coursekit.grading.workers SLOT``, in a neutral folder: ``-I`` keeps the current
+folder, ``PYTHONPATH`` and the user's site-packages off ``sys.path``, so nothing
+in the course folder or ``submitted/`` is importable by a trusted process; each
+judge also drops any ``sys.path`` entry inside the course before grading). A worker imports the heavy libraries once,
 then for each task forks a judge process -- clean state for every
 submission, no start-up cost -- which grades the submission and hands back
 its result as JSON. The worker enforces a hard time limit on the judge (a
 backstop behind the judge's own limits) and reports a failure in words if the
 judge dies.
+
+Results travel as length-prefixed frames (``<u64 length>`` + JSON), checked
+against ``MAX_RESULT`` before they are read or parsed, and reassembled in
+linear time (:class:`FrameBuffer`).
 
 Workers never write the gradebook: results go back to the main process, the
 only writer. Every process here dies with its parent (``PR_SET_PDEATHSIG``),
@@ -19,12 +26,86 @@ import json
 import os
 import select
 import signal
+import struct
 import subprocess
 import sys
 import time
 import traceback
 
-__all__ = ["WorkerPool"]
+__all__ = ["WorkerPool", "FrameBuffer", "MAX_RESULT", "worker_command", "trusted_sys_path"]
+
+MAX_RESULT = 256 << 20          # bytes of one judge's result (its notebooks with outputs within budget)
+_LEN = struct.Struct(">Q")
+
+
+class FrameBuffer:
+    """Length-prefixed frames from a byte stream, in linear time: chunks are appended to one
+    ``bytearray`` and consumed from an offset (compacted only when the consumed part dominates);
+    a frame's length is checked against ``max_frame`` before its bytes are kept."""
+
+    def __init__(self, max_frame: int = MAX_RESULT):
+        self.max_frame = max_frame
+        self._buf = bytearray()
+        self._pos = 0
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Add ``chunk``; return the frames now complete. ValueError: a frame over the limit."""
+        self._buf += chunk
+        frames = []
+        while True:
+            left = len(self._buf) - self._pos
+            if left < _LEN.size:
+                break
+            (n,) = _LEN.unpack_from(self._buf, self._pos)
+            if n > self.max_frame:
+                raise ValueError(f"a result of {n >> 20} MiB, over the {self.max_frame >> 20} MiB limit")
+            if left < _LEN.size + n:
+                break
+            start = self._pos + _LEN.size
+            frames.append(bytes(self._buf[start:start + n]))
+            self._pos = start + n
+        if self._pos and self._pos * 2 >= len(self._buf):
+            del self._buf[:self._pos]
+            self._pos = 0
+        return frames
+
+
+def frame(data: bytes) -> bytes:
+    return _LEN.pack(len(data)) + data
+
+
+def worker_command(slot: int) -> list[str]:
+    """How a worker is started: isolated mode (``-I``), so neither the current folder nor
+    PYTHONPATH is on its ``sys.path``. If coursekit is not installed where isolated Python finds
+    it (a plain checkout), the folder holding it is *appended* (it never shadows a library; the
+    judge drops it again if it lies inside the course)."""
+    kit = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    boot = ("import sys\n"
+            "try:\n    import coursekit\n"
+            f"except ImportError:\n    sys.path.append({kit!r})\n"
+            "from coursekit.grading.workers import worker_main\n"
+            f"worker_main({int(slot)})\n")
+    return [sys.executable, "-I", "-c", boot]
+
+
+def trusted_sys_path(paths: list[str], course_root: str) -> list[str]:
+    """``paths`` without the current folder and without anything inside ``course_root``
+    (``submitted/`` and files handed in beside notebooks must never be importable) -- except
+    the Python environment's own folders (a ``.venv`` inside the course checkout)."""
+    def inside(path: str, folder: str) -> bool:
+        return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+    root = os.path.realpath(course_root) if course_root else None
+    environment = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    kept = []
+    for p in paths:
+        if p in ("", "."):
+            continue
+        real = os.path.realpath(p)
+        if root and inside(real, root) and not any(inside(real, env) for env in environment):
+            continue
+        kept.append(p)
+    return kept
 
 
 def _die_with_parent() -> None:
@@ -38,6 +119,7 @@ def _judge_child(task: dict, fd: int) -> None:
     import resource
 
     _die_with_parent()
+    sys.path[:] = trusted_sys_path(sys.path, str(task.get("course_root", "")))
     try:
         mem = int(task["limits"]["memory"]) + (4 << 30)
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -74,6 +156,7 @@ def run_task(task: dict) -> dict:
     limit = float(task["limits"]["submission_timeout"]) + 120.0
     deadline = time.monotonic() + limit
     chunks = []
+    size = 0
     failed = None
     while True:
         left = deadline - time.monotonic()
@@ -85,6 +168,11 @@ def run_task(task: dict) -> dict:
         if ready:
             chunk = os.read(r, 1 << 20)
             if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_RESULT:
+                failed = f"the judge's result was larger than {MAX_RESULT >> 20} MiB and was dropped"
+                os.kill(pid, signal.SIGKILL)
                 break
             chunks.append(chunk)
     os.close(r)
@@ -125,14 +213,18 @@ def worker_main(slot: int) -> None:
 
     out = sys.stdout.buffer
     sys.stdout = sys.stderr
-    out.write(b'{"ready": true}\n')
+    out.write(frame(b'{"ready": true}'))
     out.flush()
     for line in sys.stdin.buffer:
         if not line.strip():
             continue
         task = json.loads(line)
         result = run_task(task)
-        out.write(json.dumps(result).encode() + b"\n")
+        data = json.dumps(result).encode()
+        if len(data) > MAX_RESULT:
+            data = json.dumps({"student": task["student"], "assignment": task["assignment"], "status": "error",
+                               "error": f"the result was larger than {MAX_RESULT >> 20} MiB"}).encode()
+        out.write(frame(data))
         out.flush()
 
 
@@ -140,17 +232,18 @@ class WorkerPool:
     """``jobs`` worker processes; ``submit`` tasks, ``results()`` yields them as they finish."""
 
     def __init__(self, jobs: int, cwd: str, env: dict | None = None):
+        """``cwd``: the course root, kept for reference only: workers start in a neutral folder."""
         self.jobs = max(1, int(jobs))
-        self.cwd = cwd
+        self.course_root = cwd
         env = dict(env or os.environ)
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
         self.workers = []
         for slot in range(self.jobs):
-            proc = subprocess.Popen([sys.executable, "-m", "coursekit.grading.workers", str(slot)],
-                                    cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=None)
-            self.workers.append({"proc": proc, "slot": slot, "task": None, "ready": False, "buf": b""})
+            proc = subprocess.Popen(worker_command(slot), cwd="/", env=env, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=None)
+            self.workers.append({"proc": proc, "slot": slot, "task": None, "ready": False,
+                                 "frames": FrameBuffer(MAX_RESULT + (1 << 20))})
 
     def close(self) -> None:
         for w in self.workers:
@@ -187,6 +280,11 @@ class WorkerPool:
             for fd in ready:
                 w = fds[fd]
                 chunk = os.read(fd, 1 << 20)
+                try:
+                    frames = w["frames"].feed(chunk) if chunk else []
+                except ValueError:      # a worker that breaks the framing is a dead worker
+                    w["proc"].kill()
+                    chunk = b""
                 if not chunk:
                     # the worker died: report its task, do not restart (the rest go to the others)
                     del fds[fd]
@@ -203,10 +301,8 @@ class WorkerPool:
                                       "error": "no grading worker left"}
                         return
                     continue
-                w["buf"] += chunk
-                while b"\n" in w["buf"]:
-                    line, w["buf"] = w["buf"].split(b"\n", 1)
-                    msg = json.loads(line)
+                for data in frames:
+                    msg = json.loads(data)
                     if msg.get("ready"):
                         w["ready"] = True
                         continue

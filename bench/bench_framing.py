@@ -1,0 +1,75 @@
+"""Benchmark: reassembling a worker's result in the main process, old framing vs new, same run.
+
+    python bench/bench_framing.py [--mb 24] [--chunk 65536]
+
+A judge's result arrives in chunks (64 KiB reads of a pipe). The old main process kept
+``buf += chunk`` on ``bytes`` and searched the whole buffer for a newline after every read:
+copying and scanning O(size) per chunk, O(size**2 / chunk) in all (a 300 MB result of a
+noisy submission took minutes). The new :class:`coursekit.grading.workers.FrameBuffer`
+reads a length prefix and appends to one ``bytearray``: linear. Both are fed the same
+chunks of one ``--mb`` MB result here; the script prints both times and their ratio
+(old / new). Not a test: timings depend on the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import struct
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from coursekit.grading.workers import FrameBuffer  # noqa: E402
+
+
+def old_framing(chunks) -> list[bytes]:
+    """What WorkerPool.run did: newline-delimited JSON in a growing ``bytes``."""
+    buf = b""
+    out = []
+    for chunk in chunks:
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            out.append(line)
+    return out
+
+
+def new_framing(chunks) -> list[bytes]:
+    frames = FrameBuffer(max_frame=1 << 40)
+    out = []
+    for chunk in chunks:
+        out += frames.feed(chunk)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mb", type=float, default=24.0, help="size of the result in MB (default 24)")
+    ap.add_argument("--chunk", type=int, default=1 << 16, help="bytes per read (default 65536)")
+    args = ap.parse_args()
+    # a result shaped like a judge's: a notebook with a lot of printed output
+    payload = json.dumps({"student": "flood", "notebook": "x" * int(args.mb * 1e6)}).encode()
+    old_stream = payload + b"\n"
+    new_stream = struct.pack(">Q", len(payload)) + payload
+
+    def split(data):
+        return [data[i:i + args.chunk] for i in range(0, len(data), args.chunk)]
+
+    old_chunks, new_chunks = split(old_stream), split(new_stream)
+    t0 = time.perf_counter()
+    new_out = new_framing(new_chunks)
+    t_new = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    old_out = old_framing(old_chunks)
+    t_old = time.perf_counter() - t0
+    assert old_out == new_out == [payload]
+    print(f"result: {len(payload) / 1e6:.0f} MB in {len(new_chunks)} reads of {args.chunk} bytes")
+    print(f"old (bytes += chunk, search per read): {t_old:8.3f} s")
+    print(f"new (length prefix, bytearray):        {t_new:8.3f} s")
+    print(f"ratio old/new: {t_old / max(t_new, 1e-9):.1f}x")
+
+
+if __name__ == "__main__":
+    main()

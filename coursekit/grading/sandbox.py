@@ -662,6 +662,13 @@ def default_ro_paths(hidden: list[str]) -> list[str]:
     candidates += sorted(environments)
     candidates += [p for p in sys.path if p and os.path.isdir(p)]
     pkg = os.path.dirname(os.path.abspath(coursekit.__file__))
+    for env in sorted(environments):
+        for h in hidden:
+            if _under(h, env) and env != "/":
+                raise SandboxError(
+                    f"the Python environment {env} contains the course folder {h}: the sandbox cannot "
+                    f"give student code the one without the other. Move the course out of {env} "
+                    "(or use a Python environment outside the course folder).")
     out: list[str] = []
     for p in candidates:
         p = os.path.abspath(p)

@@ -2,6 +2,10 @@
 
 What runs where (details in the modules named):
 
+- first, the isolation level (:func:`resolve_isolation`: the strongest that
+  starts a real kernel, never "none" unless asked for) and the preflight
+  (:mod:`.preflight`: the reference must score full and the blank release 0 in
+  that sandbox, or nothing is graded);
 - this process, the only one that writes grades: finds the submissions,
   reads what the gradebook recorded about the assignment (the trusted test
   cells), skips submissions already graded, hands the rest to the workers,
@@ -13,6 +17,10 @@ What runs where (details in the modules named):
   that runs the student's cells as another user in its own root, PID and
   network namespaces, under memory/process/size limits -- it cannot see the
   course, the gradebook or other students' work.
+
+A failure of the grader itself (a kernel that cannot start, a judge that
+crashes, grades that cannot be written) is never stored: the submission is
+reported "not graded" and the next run grades it.
 
 Scores are nbgrader's own (``determine_grade`` on the test cells' outputs), so
 honest work scores exactly as under ``nbgrader autograde``.
@@ -182,7 +190,8 @@ def _refused_result(assignment: str, student: str, specs, why: str) -> dict:
                                                  "message": message, "stdout": ""}
                                            for gid, pts in spec.points.items() if gid not in spec.solutions}}
     return {"student": student, "assignment": assignment, "seed": None, "status": "graded",
-            "notebooks": notebooks, "problems": [message], "events": [], "seconds": 0.0}
+            "notebooks": notebooks, "problems": [f"{spec.name}.ipynb: {message}" for spec in specs],
+            "events": [], "seconds": 0.0}
 
 
 def grade_run(course: Course, assignment: str, student: str | None = None, *, jobs: int = 1,

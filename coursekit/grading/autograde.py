@@ -238,17 +238,22 @@ def grade_run(course: Course, assignment: str, student: str | None = None, *, jo
             todo.append(s)
     # submissions that are (or hold) symbolic links: refused here, never read through
     refused = {s: why_ for s in todo if (why_ := symlink_problem(course, assignment, s))}
-    for s, why_ in refused.items():
-        result = dict(_refused_result(assignment, s, specs, why_), isolation=mode)
-        try:
-            write_result(course, result, specs, prints[s])
-        except Exception as err:  # noqa: BLE001
-            run.failed[s] = f"could not record the grades: {type(err).__name__}: {err}"
-            continue
-        run.graded.append(s)
-        run.notes[s] = result["problems"]
-        say(f"{s}: 0 points, refused: {why_} (nothing it points to was read)")
     todo = [s for s in todo if s not in refused]
+
+    def record_refused():          # after the preflight: a failed one writes nothing at all
+        for s, why_ in refused.items():
+            result = dict(_refused_result(assignment, s, specs, why_), isolation=mode)
+            try:
+                write_result(course, result, specs, prints[s])
+            except Exception as err:  # noqa: BLE001
+                run.failed[s] = f"could not record the grades: {type(err).__name__}: {err}"
+                continue
+            run.graded.append(s)
+            run.notes[s] = result["problems"]
+            say(f"{s}: 0 points, refused: {why_} (nothing it points to was read)")
+
+    if not todo:
+        record_refused()
     say(f"grading {len(todo)} submission(s) of {assignment}"
         + (f" ({len(run.skipped)} already graded: skipped; --force regrades)" if run.skipped else "")
         + f" with {jobs} job(s); sandbox: {mode}; limits: {limits.describe()}")
@@ -293,6 +298,7 @@ def grade_run(course: Course, assignment: str, student: str | None = None, *, jo
                     raise GradingRefused(f"preflight failed, nothing was graded (sandbox: {mode}):\n{summary}")
                 preflight.remember(pre, summary, run.preflight_seconds, mode)
                 say(f"preflight: {summary.replace(chr(10), ', ')} in {run.preflight_seconds:.1f} s: OK")
+            record_refused()
             for task, result in pool.run(tasks, make_task):
                 n += 1
                 s = task["student"]

@@ -33,7 +33,8 @@ def _nothing_recorded(course: Course, *students: str) -> None:
     assert read_results(course, A) == []
     for s in students:
         assert read_record(course, A, s) is None
-    assert not list((course.root / "autograded").glob(f"*/{A}/{NB}"))
+    graded = [p for p in (course.root / "autograded").glob(f"*/{A}/{NB}") if not p.parts[-3].startswith(".")]
+    assert graded == []
 
 
 def _set_solution(path: Path, unit: str, code: str) -> None:
@@ -84,7 +85,7 @@ def test_a_grader_that_cannot_start_the_kernel_grades_nobody(course_factory):
     proc = run_coursekit(root, "grade", A, "--memory", "40M", check=False)
     assert proc.returncode != 0, proc.stdout
     assert "the grader itself failed" in proc.stderr and "could not start the kernel" in proc.stderr, proc.stderr
-    assert re.search(r"MemoryError|memory|Cannot allocate|No module", proc.stderr), proc.stderr
+    assert re.search(r"numpy|MemoryError|Cannot allocate|map segment", proc.stderr), proc.stderr
     _nothing_recorded(course, "solved")
     # the same course with workable limits: graded, and the next run does not pay for the preflight
     out = run_coursekit(root, "grade", A).stdout

@@ -134,6 +134,8 @@ def check(results: dict[str, dict]) -> tuple[bool, str]:
             ok = False
             detail = printable(str(r.get("error", "unknown error")))
             tb = printable(str(r.get("traceback", "") or ""))
+            if detail.startswith("SandboxError"):      # its message already says what the sandbox said
+                tb = ""
             lines.append(f"{who} could not be graded: the grader itself failed: {detail}"
                          + (f"\n{tb[-1500:]}" if tb else ""))
             continue

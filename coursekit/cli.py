@@ -68,15 +68,19 @@ def cmd_release(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .grading.autograde import grade_run
+    from .grading.autograde import GradingRefused, grade_run
     from .grading.limits import limits_from_args
 
     course = Course.find()
     timeout = course.config().get("Execute", {}).get("timeout")
-    run = grade_run(course, args.assignment, student=args.student, jobs=args.jobs, force=args.force,
-                    limits=limits_from_args(args, timeout if isinstance(timeout, (int, float)) else None),
-                    isolation=args.isolation, seed=args.seed,
-                    progress=lambda line: print(line, flush=True))
+    try:
+        run = grade_run(course, args.assignment, student=args.student, jobs=args.jobs, force=args.force,
+                        limits=limits_from_args(args, timeout if isinstance(timeout, (int, float)) else None),
+                        isolation=args.isolation, seed=args.seed,
+                        progress=lambda line: print(line, flush=True))
+    except GradingRefused as err:
+        print(f"coursekit grade: {err}", file=sys.stderr)
+        return 3
     print(f"graded {len(run.graded)} submission(s) of {args.assignment} "
           f"in {run.seconds:.1f} s; scores are in the gradebook ({course.db_url})")
     if run.skipped:
@@ -168,8 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)  # the default now
     p.add_argument("--seed", type=int, default=None,
                    help="seed for the hidden tests' inputs (default: $COURSEKIT_SEED, else fresh per submission)")
-    p.add_argument("--isolation", choices=["auto", "namespaces", "none"], default="auto",
-                   help="sandbox: Linux namespaces (auto: when available) or none (rlimits only)")
+    p.add_argument("--isolation", choices=["auto", "namespaces", "bwrap", "none"], default="auto",
+                   help="sandbox: namespaces (the kit's own), bwrap (bubblewrap), or none (rlimits only: "
+                        "student code can read and write the course). auto: the strongest that starts a "
+                        "real kernel here, else refuse (default)")
     add_limit_arguments(p)
     p.set_defaults(func=cmd_grade)
 

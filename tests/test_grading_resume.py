@@ -136,3 +136,36 @@ def test_killed_plain_nbgrader_leaves_a_submission_ungraded(course_factory):
     r = results.get(victim)
     assert r is None or r.needs_manual_grade or any(s is None for s, _ in r.tests.values()), \
         f"plain nbgrader recovered {victim}?"
+
+
+def test_a_grader_failure_is_never_a_score_and_is_retried(course_factory, monkeypatch, capsys):
+    """A judge that crashes (here: its result replaced by the one a killed judge gives) records
+    nothing for that student: reported "not graded", exit non-zero, graded on the next run."""
+    from coursekit import cli
+    from coursekit.grading import workers
+
+    root = course_factory(assignments=[A])
+    course = Course(root)
+    build_submission(course, A, "s1_full", solve="all")
+    build_submission(course, A, "s2_full", solve="all")
+    real_run = workers.WorkerPool.run
+
+    def crashing_run(self, tasks, make_task):
+        for task, result in real_run(self, tasks, make_task):
+            if task["student"] == "s2_full":
+                result = {"student": "s2_full", "assignment": A, "status": "error",
+                          "error": "the judge process died (killed by signal 9) without a result"}
+            yield task, result
+
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(workers.WorkerPool, "run", crashing_run)
+    assert cli.main(["grade", A]) != 0
+    out = capsys.readouterr().out
+    assert "s2_full: FAILED, not graded" in out, out
+    assert read_record(course, A, "s2_full") is None
+    assert {r.student: r.score for r in read_results(course, A)} == {"s1_full": 28.0}
+    monkeypatch.setattr(workers.WorkerPool, "run", real_run)
+    assert cli.main(["grade", A]) == 0
+    out = capsys.readouterr().out
+    assert "graded 1 submission(s)" in out and "skipped 1 already graded" in out, out
+    assert {r.student: r.score for r in read_results(course, A)} == {"s1_full": 28.0, "s2_full": 28.0}

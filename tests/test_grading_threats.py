@@ -651,3 +651,40 @@ def test_broken_notebooks_score_what_they_earn_with_a_message(arena):
 def test_plain_nbgrader_loses_honest_work_on_copied_or_renamed_cells(arena):
     for student in ("dup_ids", "renamed_test"):
         assert arena.p[student].score < FULL, f"plain nbgrader graded {student} fully?"
+
+
+# ---------------------------------------------------------------------------
+# threat 6: symbolic links in a submission (archives unpacked from students can carry them)
+# ---------------------------------------------------------------------------
+def test_symlinks_to_the_solutions_are_refused_not_followed(course_factory):
+    if probe_isolation()[0] == "none":
+        pytest.skip("no sandbox works here: " + probe_isolation()[1])
+    root = course_factory(assignments=[A])
+    course = Course(root)
+    build_submission(course, A, "honest", solve="all")
+    # a notebook that is a link to the solved source notebook
+    folder = root / "submitted" / "link_notebook" / A
+    folder.mkdir(parents=True)
+    (folder / NB).symlink_to(root / "solutions" / A / NB)
+    # a whole assignment folder that is a link to solutions/<id>
+    (root / "submitted" / "link_folder").mkdir()
+    (root / "submitted" / "link_folder" / A).symlink_to(root / "solutions" / A)
+    before = _tree_hash(root / "solutions")
+    proc = run_coursekit(root, "grade", A, "--jobs", "2", check=False)
+    results = {r.student: r for r in read_results(course, A)}
+    assert results["honest"].score == FULL, proc.stdout
+    for student in ("link_notebook", "link_folder"):
+        assert results[student].score == 0, (student, results[student].tests)
+        rec = read_record(course, A, student)
+        text = " ".join(rec["problems"])
+        assert "symbolic link" in text and "not graded" in text, text
+        assert not (root / "autograded" / student / A / NB).exists() or \
+            "BEGIN SOLUTION" not in (root / "autograded" / student / A / NB).read_text()
+    assert _tree_hash(root / "solutions") == before
+    # the student sees why in the feedback
+    run_coursekit(root, "feedback", A)
+    page = next((root / "feedback" / "link_folder" / A).glob("*.html")).read_text()
+    assert "symbolic link" in page
+    # and nothing changed: the next run does not grade them again
+    out = run_coursekit(root, "grade", A).stdout
+    assert "graded 0 submission(s)" in out, out

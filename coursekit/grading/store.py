@@ -32,7 +32,8 @@ from pathlib import Path
 from .course import Course
 from .intake import NotebookSpec, unit_names
 
-__all__ = ["load_specs", "record_path", "read_record", "is_complete", "write_result", "specs_digest"]
+__all__ = ["load_specs", "record_path", "read_record", "is_complete", "write_result", "specs_digest",
+           "submission_fingerprint"]
 
 GRADER_VERSION = "coursekit-judge-1"
 
@@ -61,6 +62,46 @@ def load_specs(course: Course, assignment: str) -> list[NotebookSpec]:
             units = unit_names([cells[g]["source"] for g in order if g in solutions])
             specs.append(NotebookSpec(nb.name, order, cells, points, solutions, units))
     return specs
+
+
+def submission_fingerprint(submission_dir: str | os.PathLike, extra: str = "") -> str:
+    """A hash of a submission's files (and ``extra``, e.g. the tests), to tell a re-submission.
+
+    Symbolic links are hashed as links (their text), never followed; for a tree without
+    links this is the judge's :func:`~coursekit.grading.judge.fingerprint`, unchanged."""
+    import hashlib
+
+    h = hashlib.sha256(extra.encode())
+    base = Path(submission_dir)
+    if base.is_symlink():
+        h.update(b"symlink\0" + os.readlink(base).encode())
+        return h.hexdigest()
+    entries = []
+    if base.is_dir():
+        for root, dirs, files in os.walk(base):
+            for name in dirs + files:
+                p = Path(root) / name
+                if any(x in (".ipynb_checkpoints", "__pycache__") for x in p.relative_to(base).parts):
+                    continue
+                if p.is_symlink() or (name in files and p.is_file()):
+                    entries.append(p)
+    for p in sorted(entries):
+        if p.is_symlink():
+            h.update(p.relative_to(base).as_posix().encode() + b"\0")
+            h.update(b"symlink\0" + os.readlink(p).encode())
+            continue
+        h.update(p.relative_to(base).as_posix().encode() + b"\0")
+        try:
+            h.update(hashlib.sha256(p.read_bytes()).digest())
+        except OSError:
+            h.update(b"unreadable")
+    return h.hexdigest()
+
+
+def _links_in_path(course: Course, student: str, assignment: str) -> bool:
+    """Is ``submitted/<student>`` or ``submitted/<student>/<assignment>`` a symbolic link?"""
+    sub = course.directory("submitted") / student
+    return sub.is_symlink() or (sub / assignment).is_symlink()
 
 
 def specs_digest(specs: list[NotebookSpec]) -> str:
@@ -105,6 +146,8 @@ def _timestamp(course: Course, assignment: str, student: str):
     from nbgrader.utils import parse_utc
 
     path = course.directory("submitted") / student / assignment / "timestamp.txt"
+    if _links_in_path(course, student, assignment) or path.is_symlink():
+        return None
     try:
         text = path.read_text().strip()
         return parse_utc(text) if text else None
@@ -123,7 +166,7 @@ def _write_autograded(course: Course, assignment: str, student: str, result: dic
     tmp.mkdir()
     submitted = course.directory("submitted") / student / assignment
     ignore = list(course.config().CourseDirectory.get("ignore", [".ipynb_checkpoints", "*.pyc", "__pycache__"]))
-    if submitted.is_dir():
+    if submitted.is_dir() and not _links_in_path(course, student, assignment):
         for f in find_all_files(str(submitted), ignore + ["*.ipynb"]):
             rel = os.path.relpath(f, submitted)
             target = tmp / rel

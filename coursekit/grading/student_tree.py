@@ -331,38 +331,28 @@ def _coursekit_imports(source: str, module: str | None = None) -> set[str]:
 
 
 def _missing_imports(tree: Path, kit: Path) -> list[str]:
-    """Imports of ``coursekit`` modules of ``kit`` (by shipped modules and notebooks) that the
-    tree cannot satisfy."""
-    def exists(name: str) -> bool:
-        path = tree.joinpath(*name.split("."))
+    """Imports of ``coursekit`` modules (by the shipped modules and notebooks) that exist in
+    the kit at ``kit`` but not in the tree: what students would hit as ModuleNotFoundError."""
+    def module_in(root: Path, name: str) -> bool:
+        path = root.joinpath(*name.split("."))
         return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
-    def is_module_in_kit(name: str, kit: Path) -> bool:
-        path = kit.joinpath(*name.split("."))
-        return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
-
-    kit_root = kit
-    missing = []
-    sources = [(p, ".".join(p.relative_to(tree).with_suffix("").parts)) for p in tree.rglob("*.py")
-               if p.relative_to(tree).parts[0] == "coursekit"]
-    for path, module in sources:
-        if path.name == "__init__.py":
-            module += ".__init__"
-        for name in sorted(_coursekit_imports(path.read_text(encoding="utf-8"), module)):
-            if not exists(name) and is_module_in_kit(name, kit_root):
-                missing.append(f"{path.relative_to(tree).as_posix()} imports {name}, which the "
-                               "student tree does not ship")
-    for nb in tree.glob("assignments/*/*.ipynb"):
+    users = []   # (shipped file, source, its dotted module name or None)
+    for path in sorted(tree.glob("coursekit/**/*.py")):
+        module = ".".join(path.relative_to(tree).with_suffix("").parts)
+        users.append((path, path.read_text(encoding="utf-8"), module))
+    for nb in sorted(tree.glob("assignments/*/*.ipynb")):
         for cell in json.loads(nb.read_text(encoding="utf-8")).get("cells", []):
-            if cell.get("cell_type") != "code":
-                continue
-            source = cell.get("source", "")
-            source = "".join(source) if isinstance(source, list) else source
-            for name in sorted(_coursekit_imports(source)):
-                if not exists(name) and is_module_in_kit(name, kit_root):
-                    missing.append(f"{nb.relative_to(tree).as_posix()} imports {name}, which "
-                                   "the student tree does not ship")
-    return sorted(set(missing))
+            if cell.get("cell_type") == "code":
+                source = cell.get("source", "")
+                users.append((nb, "".join(source) if isinstance(source, list) else source, None))
+    missing = set()
+    for path, source, module in users:
+        for name in _coursekit_imports(source, module):
+            if module_in(kit, name) and not module_in(tree, name):
+                missing.add(f"{path.relative_to(tree).as_posix()} imports {name}, which the "
+                            "student tree does not ship")
+    return sorted(missing)
 
 
 #: Tables of the kit's ``pyproject.toml`` left out of the student tree's: the instructor's

@@ -42,8 +42,8 @@ def sqlite_path(course: Course) -> Path | None:
 
 def _message(path: Path, why: str) -> str:
     return (f"the gradebook {path} is damaged ({why}). Restore the last good copy with "
-            "`coursekit gradebook restore` (`coursekit gradebook backups` lists them); "
-            "the damaged file is kept beside it.")
+            "`coursekit gradebook restore` (`coursekit gradebook backups` lists them; the "
+            "damaged file is then kept beside it as gradebook.db.replaced-<time>).")
 
 
 def check_sqlite_file(path: Path) -> None:

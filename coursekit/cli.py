@@ -9,6 +9,8 @@ Run it at the course root (the folder with ``nbgrader_config.py``)::
     coursekit export 01_softmax        # CSV: score per student and per unit
     coursekit report 01_softmax        # class report: HTML + PNG charts
     coursekit demo                     # build sample submissions and grade them
+    coursekit gradebook backups        # list the gradebook backups (one is made per grade run)
+    coursekit gradebook restore [BACKUP]  # put a backup back (default: the newest)
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from .grading.course import Course, NbgraderError
 from .grading.limits import add_limit_arguments
 
 __all__ = ["main"]
+
+#: Commands that read or write the gradebook: they first check it is readable.
+_OPENS_GRADEBOOK = {"release", "grade", "feedback", "export", "report"}
 
 
 def _print_results(results) -> None:
@@ -141,9 +146,57 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .grading.demo import run_demo
+    from .grading.demo import DemoDirRefused, run_demo
 
-    return run_demo(Course.find(), Path(args.dir), args.assignment)
+    try:
+        return run_demo(Course.find(), Path(args.dir), args.assignment)
+    except DemoDirRefused as err:
+        print(f"coursekit demo: {err}", file=sys.stderr)
+        return 2
+
+
+def cmd_grade_guarded(args) -> int:
+    """``coursekit grade`` under the course lock, after backing the gradebook up."""
+    from .grading.backup import NotSqlite, backup_gradebook
+    from .grading.lock import course_lock
+
+    course = Course.find()
+    with course_lock(course, "coursekit grade"):
+        try:
+            saved = backup_gradebook(course)
+        except NotSqlite as err:
+            print(f"note: {err}")
+        else:
+            if saved:
+                print(f"gradebook backed up to {saved} (`coursekit gradebook restore` puts it back)")
+        return cmd_grade(args)
+
+
+def cmd_gradebook(args) -> int:
+    from .grading.backup import NotSqlite, backup_gradebook, list_backups, restore_gradebook
+    from .grading.lock import course_lock
+
+    course = Course.find()
+    try:
+        if args.action == "backups":
+            backups = list_backups(course)
+            for b in backups:
+                print(f"  {b.name}  {b.stat().st_size:>10} bytes")
+            print(f"{len(backups)} backup(s) in {course.directory('autograded') / '.backups'}")
+            return 0
+        with course_lock(course, f"coursekit gradebook {args.action}"):
+            if args.action == "backup":
+                saved = backup_gradebook(course)
+                print(f"gradebook backed up to {saved}" if saved else "no gradebook yet: nothing to back up")
+                return 0
+            used, kept = restore_gradebook(course, args.backup)
+            print(f"restored the gradebook from {used}")
+            if kept:
+                print(f"the gradebook it replaced is kept as {kept}")
+            return 0
+    except NotSqlite as err:
+        print(f"coursekit gradebook: {err}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "student code can read and write the course). auto: the strongest that starts a "
                         "real kernel here, else refuse (default)")
     add_limit_arguments(p)
-    p.set_defaults(func=cmd_grade)
+    p.set_defaults(func=cmd_grade_guarded)
 
     p = sub.add_parser("feedback", help="write HTML feedback per student: each test's result and message")
     p.add_argument("assignment")
@@ -197,17 +250,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="build sample submissions in a scratch course and grade them")
-    p.add_argument("--dir", default="demo-course", help="where the scratch course goes")
+    p.add_argument("--dir", default="demo-course",
+                   help="where the scratch course goes: a new or empty folder, or one an earlier "
+                        "`coursekit demo` created (it is replaced); any other folder is refused")
     p.add_argument("--assignment", action="append", help="assignment(s) to demo (default: all)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("gradebook", help="gradebook backups (one per grade run) and restoring one")
+    p.add_argument("action", choices=["backups", "backup", "restore"],
+                   help="backups: list them; backup: make one now; restore: put one back")
+    p.add_argument("backup", nargs="?", default=None,
+                   help="for restore: the backup file or its name (default: the newest)")
+    p.set_defaults(func=cmd_gradebook)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .grading.gradebook import GradebookUnreadable, check_gradebook
+    from .grading.lock import CourseLocked
+
     args = build_parser().parse_args(argv)
     try:
+        if args.command in _OPENS_GRADEBOOK and not getattr(args, "check", False):
+            check_gradebook(Course.find())
         return args.func(args)
     except (FileNotFoundError, NbgraderError, KeyError) as err:
+        print(f"coursekit {args.command}: {err}", file=sys.stderr)
+        return 2
+    except (GradebookUnreadable, CourseLocked) as err:
         print(f"coursekit {args.command}: {err}", file=sys.stderr)
         return 2
 

@@ -5,16 +5,22 @@ release notebooks, coursekit, binder/, a student README. It must hold every rele
 notebook and nothing of the instructor's side: no solved notebook, no hidden test, no
 gradebook, no test suite or mutant catalogue.
 """
+import ast
+import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from coursekit.grading.course import Course
-from coursekit.grading.student_tree import (FORBIDDEN_TEXT, MARKER_FILE, leaks,
-                                            write_student_tree)
+from coursekit.grading.student_tree import (FORBIDDEN_TEXT, MARKER_FILE, STUDENT_GRADING_MODULES,
+                                            leaks, write_student_tree)
 
 from .conftest import make_course, run_coursekit
 
@@ -195,3 +201,187 @@ def test_cli_rejects_check_with_student_dir(tmp_path):
     proc = run_coursekit(course, "release", "--check", "--student-dir", str(tmp_path / "s"),
                          check=False)
     assert proc.returncode == 2 and "do not go together" in proc.stderr
+
+
+# -- the allow-list: only what students need gets in; grades, databases, solutions are caught --
+
+def _solution_body(assignment: str) -> str:
+    """A solution body of ``assignment`` that the check searches for (a long one)."""
+    solutions, _ = _solved_blocks(assignment)
+    return max(solutions, key=len)
+
+
+def test_grades_and_databases_beside_the_notebooks_stay_behind(tmp_path):
+    """A grades CSV saved in solutions/<id>/ (nbgrader releases every file there) or in
+    assignments/<id>/, and a database there, never reach the student tree."""
+    import sqlite3
+
+    a = ASSIGNMENTS[0]
+    course = make_course(tmp_path / "course", [a])
+    for folder in ("solutions", "assignments"):
+        (course / folder / a / "midterm_scores.csv").write_text("student,score,max_score\nada,9,10\n")
+    con = sqlite3.connect(course / "assignments" / a / "cache.bin")
+    con.execute("create table t (x)")
+    con.commit()
+    con.close()
+    tree = write_student_tree(Course(course), tmp_path / "out").root
+    names = {p.name for p in tree.rglob("*")}
+    assert "midterm_scores.csv" not in names and "cache.bin" not in names
+    assert sorted(p.name for p in (tree / "assignments" / a).iterdir()) == \
+        sorted(p.name for p in (course / "assignments" / a).glob("*.ipynb"))
+
+
+def test_kit_is_the_student_facing_part_only(tmp_path):
+    tree = write_student_tree(Course(ROOT), tmp_path / "tree", ASSIGNMENTS[:1]).root
+    shipped = {p.relative_to(tree / "coursekit").as_posix() for p in (tree / "coursekit").rglob("*")
+               if p.is_file()}
+    grading = {p.split("/")[1] for p in shipped if p.startswith("grading/")}
+    assert grading == {f"{m}.py" for m in STUDENT_GRADING_MODULES}
+    for instructor in ("cli.py", "grading/sandbox.py", "grading/judge.py", "grading/proxy.py",
+                       "grading/wire.py", "grading/runner.py", "grading/workers.py",
+                       "grading/autograde.py", "grading/store.py", "grading/intake.py",
+                       "grading/feedback.py", "grading/report.py", "grading/release.py",
+                       "grading/student_tree.py", "grading/demo.py", "grading/gradebook.py",
+                       "grading/backup.py", "grading/lock.py", "grading/course.py"):
+        assert instructor not in shipped, instructor
+    assert "data/digits.npz" in shipped and "widgets/simplex.py" in shipped
+    # the instructor's command is not declared in the tree's pyproject (its module is not there)
+    text = (tree / "pyproject.toml").read_text()
+    assert "[project.scripts]" not in text and "coursekit.cli" not in text
+
+
+def test_leaks_finds_grades_databases_and_solution_text(tmp_path):
+    import sqlite3
+
+    a = ASSIGNMENTS[0]
+    tree = write_student_tree(Course(ROOT), tmp_path / "tree", [a]).root
+    assert leaks(tree, ROOT / "solutions") == []
+    body = _solution_body(a)
+    # a solution pasted (re-indented) into a shipped module, and into a notebook's markdown
+    with open(tree / "coursekit" / "layers.py", "a") as f:
+        f.write("\n\ndef _helper():\n" + textwrap.indent(body, "        ") + "\n")
+    nb_path = next((tree / "assignments" / a).glob("*.ipynb"))
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("Hint:\n\n    " + body.replace("\n", "\n    ")))
+    nbformat.write(nb, nb_path)
+    (tree / "binder" / "class-list.csv").write_text("Student ID;Total Points\nada;9\n")
+    con = sqlite3.connect(tree / "binder" / "cache")
+    con.execute("create table t (x)")
+    con.commit()
+    con.close()
+    (tree / "coursekit" / "grading" / "sandbox.py").write_text("x = 1\n")
+    found = "\n".join(leaks(tree, ROOT / "solutions"))
+    assert "coursekit/layers.py: contains the solution" in found
+    assert f"{nb_path.relative_to(tree).as_posix()}: contains the solution" in found
+    assert "binder/class-list.csv: a table of grades" in found
+    assert "binder/cache: a database" in found
+    assert "coursekit/grading/sandbox.py: not on the student allow-list" in found
+
+
+def test_refuses_a_release_that_carries_solution_text(tmp_path):
+    a = ASSIGNMENTS[0]
+    course = make_course(tmp_path / "course", [a])
+    nb_path = next((course / "assignments" / a).glob("*.ipynb"))
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("# worked example\n" + _solution_body(a)))
+    nbformat.write(nb, nb_path)
+    with pytest.raises(RuntimeError, match="contains the solution"):
+        write_student_tree(Course(course), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_declared_files_are_shipped_and_nothing_else(tmp_path):
+    a = ASSIGNMENTS[0]
+    course = make_course(tmp_path / "course", [a])
+    folder = course / "assignments" / a
+    nb_path = next(folder.glob("*.ipynb"))
+    (folder / "data").mkdir()
+    (folder / "data" / "points.npy").write_bytes(b"\x93NUMPY data")
+    (folder / "notes.txt").write_text("instructor notes")
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.metadata["coursekit"] = {"files": ["data/points.npy"]}
+    nbformat.write(nb, nb_path)
+    tree = write_student_tree(Course(course), tmp_path / "out").root
+    assert (tree / "assignments" / a / "data" / "points.npy").read_bytes() == b"\x93NUMPY data"
+    assert not (tree / "assignments" / a / "notes.txt").exists()
+    for bad in ("../../solutions/x.ipynb", "/etc/passwd", "missing.npy"):
+        nb.metadata["coursekit"] = {"files": [bad]}
+        nbformat.write(nb, nb_path)
+        with pytest.raises(ValueError, match="declared file"):
+            write_student_tree(Course(course), tmp_path / "out2")
+
+
+def test_refuses_a_tree_missing_a_module_it_imports(tmp_path, monkeypatch):
+    import coursekit.grading.student_tree as st
+
+    monkeypatch.setattr(st, "STUDENT_GRADING_MODULES",
+                        tuple(m for m in STUDENT_GRADING_MODULES if m != "checks"))
+    with pytest.raises(RuntimeError, match="imports coursekit.grading.checks"):
+        write_student_tree(Course(ROOT), tmp_path / "out", ASSIGNMENTS[:1])
+
+
+def _tree_python(tree: Path) -> list[str]:
+    """This interpreter, with the tree first on sys.path and no editable install of the kit
+    (``-S``: no .pth files; the site-packages folders are added back by hand)."""
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    return [sys.executable, "-S", "-c",
+            f"import sys; sys.path[:0] = [{str(tree)!r}]; sys.path += {site!r}; "
+            "exec(sys.argv[1])"]
+
+
+def test_tree_imports_what_every_release_notebook_imports(tmp_path):
+    tree = write_student_tree(Course(ROOT), tmp_path / "tree").root
+    imports = []
+    for nb_path in sorted(tree.glob("assignments/*/*.ipynb")):
+        for cell in nbformat.read(nb_path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            source = "\n".join(ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!")))
+            for node in ast.parse(source).body:
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    imports.append(ast.unparse(node))
+    assert any("coursekit.grading" in line for line in imports)
+    check = "\n".join(imports + [
+        "import coursekit, importlib.util",
+        f"assert coursekit.__file__.startswith({str(tree)!r}), coursekit.__file__",
+        "assert importlib.util.find_spec('coursekit.grading.sandbox') is None",
+        "assert importlib.util.find_spec('coursekit.cli') is None",
+        "print('imports ok')"])
+    proc = subprocess.run(_tree_python(tree) + [check], cwd=tmp_path, text=True, capture_output=True,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0 and "imports ok" in proc.stdout, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_tree_runs_a_release_notebooks_visible_tests(tmp_path, monkeypatch):
+    """The release notebook, solved, runs top to bottom on a kernel that has only the tree's
+    coursekit: every visible test passes."""
+    from nbclient import NotebookClient
+
+    from coursekit.grading.submissions import build_submission
+
+    a = ASSIGNMENTS[0]
+    tree = write_student_tree(Course(ROOT), tmp_path / "tree", [a]).root
+    solved = build_submission(Course(ROOT), a, "ada", solve="all", submitted_root=tmp_path / "sub")
+    spec = tmp_path / "jupyter" / "kernels" / "student-tree"
+    spec.mkdir(parents=True)
+    boot = _tree_python(tree)[:-1] + [_tree_python(tree)[-1].replace(
+        "exec(sys.argv[1])", "from ipykernel import kernelapp; kernelapp.launch_new_instance()")]
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": boot + ["-f", "{connection_file}"], "display_name": "tree", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    nb = nbformat.read(next(solved.glob("*.ipynb")), as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(
+        "import coursekit, importlib.util\n"
+        f"assert coursekit.__file__.startswith({str(tree)!r}), coursekit.__file__\n"
+        "assert importlib.util.find_spec('coursekit.grading.judge') is None"))
+    work = tmp_path / "work"
+    work.mkdir()
+    NotebookClient(nb, kernel_name="student-tree", timeout=300,
+                   resources={"metadata": {"path": str(work)}}).execute()
+    tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+    assert tests
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error", out
+            assert not (out.output_type == "stream" and out.name == "stderr"), out.text[:500]

@@ -61,9 +61,11 @@ def ensure_in_gradebook(course: Course, assignment: str) -> None:
     Generation goes to a scratch release folder so the committed ``assignments/``
     is left exactly as it is.
     """
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
-    with Gradebook(course.db_url, course.course_id) as gb:
+    from .gradebook import open_gradebook
+
+    with open_gradebook(course) as gb:
         try:
             if gb.find_assignment(assignment).notebooks:
                 return

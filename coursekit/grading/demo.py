@@ -5,6 +5,11 @@
 - ``cy`` solved only the first half of the units (points on those alone).
 
 Then it writes feedback and a CSV, and prints where everything is.
+
+The scratch course is marked (:data:`MARKER_FILE`): a later ``coursekit demo`` replaces
+a folder only if it carries that mark (or is empty or absent). Any other folder is
+refused (:class:`DemoDirRefused`), so ``--dir`` can never delete a real course,
+``submitted/`` or a checkout.
 """
 from __future__ import annotations
 
@@ -18,13 +23,51 @@ from .course import Course
 from .results import results_csv
 from .submissions import solved_sources
 
-__all__ = ["run_demo"]
+__all__ = ["run_demo", "prepare_demo_dir", "DemoDirRefused", "MARKER_FILE"]
+
+#: Written at the top of every demo course; only a folder holding it is ever replaced.
+MARKER_FILE = ".coursekit-demo"
+
+
+class DemoDirRefused(RuntimeError):
+    """``--dir`` names a folder that ``coursekit demo`` did not create: left untouched."""
+
+
+def prepare_demo_dir(into: Path, course_root: Path | None = None) -> Path:
+    """Make ``into`` an empty, marked folder: create it, or replace a demo course made before.
+
+    Refuses (:class:`DemoDirRefused`, nothing touched) a symlink, a file, the course
+    itself or a folder above it, and any non-empty folder without :data:`MARKER_FILE`.
+    """
+    into = Path(os.path.abspath(into))
+    if into.is_symlink():
+        raise DemoDirRefused(f"{into} is a symbolic link: give a new folder for the demo course")
+    into = into.resolve()
+    if course_root is not None:
+        root = Path(course_root).resolve()
+        if into == root or into in root.parents:
+            raise DemoDirRefused(f"{into} is the course or a folder holding it: give a new folder "
+                                 "for the demo course")
+    if into.exists():
+        if not into.is_dir():
+            raise DemoDirRefused(f"{into} exists and is not a folder: give a new folder "
+                                 "for the demo course")
+        if any(into.iterdir()):
+            if not (into / MARKER_FILE).is_file():
+                raise DemoDirRefused(
+                    f"{into} exists, is not empty and was not created by `coursekit demo` "
+                    f"(no {MARKER_FILE} in it): refusing to replace it. Give a new or empty "
+                    "folder with --dir (nothing was changed)")
+            shutil.rmtree(into)
+    into.mkdir(parents=True, exist_ok=True)
+    (into / MARKER_FILE).write_text(
+        "Created by `coursekit demo`: a later `coursekit demo --dir` may delete and rebuild "
+        "this folder.\n")
+    return into
 
 
 def _copy_course(course: Course, into: Path) -> Course:
-    if into.exists():
-        shutil.rmtree(into)
-    into.mkdir(parents=True)
+    into = prepare_demo_dir(into, course.root)
     shutil.copy(course.root / "nbgrader_config.py", into / "nbgrader_config.py")
     shutil.copytree(course.solutions, into / course.solutions.name)
     shutil.copytree(course.release, into / course.release.name)
@@ -34,7 +77,7 @@ def _copy_course(course: Course, into: Path) -> Course:
 def run_demo(course: Course, into: Path, assignments: list[str] | None = None) -> int:
     from .submissions import build_submission
 
-    demo = _copy_course(course, into.resolve())
+    demo = _copy_course(course, into)
     assignments = assignments or demo.assignments()
     print(f"demo course in {demo.root}")
     rows = []

@@ -136,9 +136,9 @@ def write_feedback(course: Course, assignment: str, student: str | None = None) 
     """Write the pages for every graded student (or one); return their paths."""
     written = []
     results = read_results(course, assignment, [student] if student else None)
-    from nbgrader.api import Gradebook
+    from .gradebook import open_gradebook
 
-    with Gradebook(course.db_url, course.course_id) as gb:
+    with open_gradebook(course) as gb:
         notebooks = {nb.name: [c.name for c in nb.grade_cells if c.cell_type == "code"]
                      for nb in gb.find_assignment(assignment).notebooks}
     for r in results:

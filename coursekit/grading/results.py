@@ -35,10 +35,12 @@ def unit_of(test_id: str, units: list[str]) -> str:
 
 def read_results(course: Course, assignment: str, students: list[str] | None = None) -> list[SubmissionResult]:
     """Scores of every graded submission of ``assignment`` (or only ``students``)."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
+
+    from .gradebook import open_gradebook
 
     results = []
-    with Gradebook(course.db_url, course.course_id) as gb:
+    with open_gradebook(course) as gb:
         try:
             gb.find_assignment(assignment)
         except MissingEntry:

@@ -41,10 +41,10 @@ GRADER_VERSION = "coursekit-judge-1"
 def load_specs(course: Course, assignment: str) -> list[NotebookSpec]:
     """What the gradebook says each notebook contains (and the source's cell order)."""
     import nbformat
-    from nbgrader.api import Gradebook
+    from .gradebook import open_gradebook
 
     specs = []
-    with Gradebook(course.db_url, course.course_id) as gb:
+    with open_gradebook(course) as gb:
         a = gb.find_assignment(assignment)
         for nb in sorted(a.notebooks, key=lambda n: n.name):
             cells = {c.name: {"cell_type": c.cell_type, "locked": bool(c.locked), "source": c.source or "",
@@ -121,10 +121,12 @@ def read_record(course: Course, assignment: str, student: str) -> dict | None:
 
 def graded_in_gradebook(course: Course, assignment: str) -> set[str]:
     """Students whose submission has an autograder score for every grade cell."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
+
+    from .gradebook import open_gradebook
 
     done = set()
-    with Gradebook(course.db_url, course.course_id) as gb:
+    with open_gradebook(course) as gb:
         try:
             subs = gb.assignment_submissions(assignment)
         except MissingEntry:
@@ -203,12 +205,12 @@ def _late_plugin(course: Course):
 
 def write_result(course: Course, result: dict, specs: list[NotebookSpec], fingerprint: str) -> None:
     """Record one graded submission: autograded files, gradebook (one commit), then the record."""
-    from nbgrader.api import Gradebook
+    from .gradebook import open_gradebook
 
     assignment, student = result["assignment"], result["student"]
     _write_autograded(course, assignment, student, result)
     late = _late_plugin(course)
-    with warnings.catch_warnings(), Gradebook(course.db_url, course.course_id) as gb:
+    with warnings.catch_warnings(), open_gradebook(course) as gb:
         warnings.simplefilter("ignore")   # SQLAlchemy 2.x warns about nbgrader's session use
         gb.update_or_create_student(student)
         ts = _timestamp(course, assignment, student)

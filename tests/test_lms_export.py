@@ -23,7 +23,7 @@ def course(tmp_path_factory):
         "late": (1.0, datetime(2026, 3, 5, 12)),
         "=cmd": (1.0, datetime(2026, 3, 1, 12)),
     }, manual={"ben": {"test_predict": 2.0}},      # a person gave ben the 2 points of test_predict
-       records={"cy": {"test_softmax_values": "you wrote $\\frac{1}{N$ -- costs $5 and $x^2$",
+       records={"cy": {"test_softmax_values": "you wrote $\\frac{1}{N$ and $x^$ (mathtext cannot parse this)",
                        "test_softmax_stable": "overflow in exp for x = $10^{3}$"}})
     roster = tmp / "roster.csv"
     roster.write_text("student_id,lms_id,name,email,section\nada,4701,Ada Lovelace,ada@u.edu,A\n"

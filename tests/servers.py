@@ -86,3 +86,51 @@ class Process:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
         except OSError:
             return ""
+
+
+class Formgrader:
+    """nbgrader's formgrader: a jupyter_server with the nbgrader extensions, at a course root, with a token."""
+
+    def __init__(self, course_root: Path, log_dir: Path):
+        self.port = free_port()
+        self.token = os.urandom(16).hex()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, **jupyter_env())
+        env["HOME"] = str(log_dir / "home")
+        (log_dir / "home").mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "jupyter_server", "--ip=127.0.0.1", f"--port={self.port}",
+               f"--IdentityProvider.token={self.token}", "--ServerApp.open_browser=False",
+               f"--ServerApp.root_dir={course_root}", "--allow-root"]
+        self.process = Process(cmd, course_root, env, log_dir / "formgrader.log")
+        try:
+            wait_for(f"{self.url}/formgrader/api/status", timeout=120, headers=self.headers)
+        except Exception:
+            self.process.stop()
+            raise AssertionError(f"formgrader did not start:\n{self.process.tail()}")
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"token {self.token}"}
+
+    def api(self, method: str, path: str, **kw):
+        r = requests.request(method, f"{self.url}/formgrader/api{path}", headers=self.headers,
+                             timeout=kw.pop("timeout", 120), **kw)
+        assert r.status_code < 400, f"{method} {path}: {r.status_code} {r.text[:500]}"
+        return r.json()
+
+    def set_manual_score(self, assignment: str, notebook: str, student: str, grade_name: str,
+                         score: float, comment: str | None = None) -> dict:
+        """What a grader does in formgrader's UI: find the student's notebook, PUT the grade's manual score."""
+        subs = self.api("GET", f"/submitted_notebooks/{assignment}/{notebook}")
+        sub = next(s for s in subs if s["student"] == student)
+        grades = self.api("GET", "/grades", params={"submission_id": sub["id"]})
+        grade = next(g for g in grades if g["name"] == grade_name)
+        result = self.api("PUT", f"/grade/{grade['id']}", json={"manual_score": score, "extra_credit": 0})
+        if comment is not None:
+            comments = self.api("GET", "/comments", params={"submission_id": sub["id"]})
+            c = next(c for c in comments if c["name"] == grade_name)
+            self.api("PUT", f"/comment/{c['id']}", json={"manual_comment": comment})
+        return result
+
+    def stop(self) -> None:
+        self.process.stop()

@@ -49,3 +49,18 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Late work. The due date is nbgrader's (`nbgrader db assignment add 01_softmax --duedate
+# "2026-03-01 23:59:00 UTC"`); per-student extensions are `coursekit extend` (extensions.json).
+# A late submission (after the due date or the student's extension) scores 0 -- nbgrader's
+# 'zero' method; 'none' only flags it. coursekit's export, feedback and report apply the same
+# plugin (coursekit/grading/deadlines.py); point AssignLatePenalties.plugin_class at your own
+# LateSubmissionPlugin subclass for a graded penalty.
+c.LateSubmissionPlugin.penalty_method = "zero"
+
+# `nbgrader zip_collect ASSIGNMENT` (LMS downloads in downloaded/<assignment>/archive/): Canvas
+# file names, `name_[late_]userid_submissionid_notebook[-N][ (N)].ipynb`; the Canvas user id
+# becomes the student id. `coursekit collect` does more (Moodle, rosters, versions, times).
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/[^/_]+_(?:late_|LATE_)?(?P<student_id>\d+)_\d+_(?P<file_id>[^/]+?)(?:-\d+)?(?: ?\(\d+\))?\.ipynb$"
+)

@@ -6,8 +6,12 @@ Run it at the course root (the folder with ``nbgrader_config.py``)::
     coursekit release --student-dir DIR  # ... and write the student-only tree into DIR
     coursekit grade 01_softmax --jobs 2  # grade every submitted/*/01_softmax, sandboxed
     coursekit feedback 01_softmax      # HTML feedback per student
-    coursekit export 01_softmax        # CSV: score per student and per unit
+    coursekit export 01_softmax        # CSV: score per student and per unit (--format canvas|moodle|wide)
     coursekit report 01_softmax        # class report: HTML + PNG charts
+    coursekit collect 01_softmax submissions.zip --roster roster.csv   # Canvas/Moodle download in
+    coursekit extend alice 01_softmax --until "2026-03-08 23:59 UTC"
+    coursekit similarity 01_softmax    # similar solution code, for a person to judge
+    coursekit check softmax.ipynb      # (students) run the visible tests as grading will
     coursekit demo                     # build sample submissions and grade them
     coursekit gradebook backups        # list the gradebook backups (one is made per grade run)
     coursekit gradebook restore [BACKUP]  # put a backup back (default: the newest)
@@ -107,42 +111,142 @@ def cmd_grade(args) -> int:
 
 def cmd_feedback(args) -> int:
     from .grading.autograde import ensure_tools_on_path
-    from .grading.feedback import write_feedback
+    from .grading.feedback import FEEDBACK_DIR, write_feedback
+    from .grading.results import NoGrades
 
     ensure_tools_on_path()
     course = Course.find()
-    pages = write_feedback(course, args.assignment, student=args.student)
-    print(f"wrote {len(pages)} feedback page(s) under {course.directory('feedback')}/<student>/{args.assignment}/")
+    try:
+        pages = write_feedback(course, args.assignment, student=args.student)
+    except NoGrades as err:
+        print(f"coursekit feedback: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(pages)} feedback page(s) under {course.root / FEEDBACK_DIR}/<student>/{args.assignment}/")
     return 0
 
 
 def cmd_export(args) -> int:
     from .grading.autograde import ensure_tools_on_path
-    from .grading.results import read_results, results_csv
+    from .grading.lms_export import canvas_csv, moodle_csv, read_roster, wide_csv
+    from .grading.results import NoGrades, require_results, results_csv
 
     ensure_tools_on_path()
     course = Course.find()
-    text = results_csv([r for a in (args.assignment or course.assignments())
-                        for r in read_results(course, a)], tests=args.tests)
+    columns = {}
+    for item in args.column or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"coursekit export: --column wants ASSIGNMENT=NAME, got {item!r}", file=sys.stderr)
+            return 2
+        columns[key] = value
+    try:
+        by_assignment = {a: require_results(course, a) for a in (args.assignment or course.assignments())
+                         if args.assignment or _has_grades(course, a)}
+        if not by_assignment:
+            raise NoGrades(f"no graded submissions in the gradebook ({course.db_url}): "
+                           "grade first (`coursekit grade ASSIGNMENT`)")
+    except NoGrades as err:
+        print(f"coursekit export: {err}", file=sys.stderr)
+        return 1
+    roster = read_roster(args.roster)
+    if args.format == "long":
+        text = results_csv([r for rs in by_assignment.values() for r in rs], tests=args.tests)
+    elif args.format == "wide":
+        text = wide_csv(by_assignment, roster)
+    elif args.format == "canvas":
+        text = canvas_csv(by_assignment, roster, columns)
+    else:
+        text = moodle_csv(by_assignment, roster, columns)
     if args.output == "-":
         sys.stdout.write(text)
     else:
         Path(args.output).write_text(text)
-        print(f"wrote {args.output}")
+        n = sum(len(rs) for rs in by_assignment.values())
+        print(f"wrote {args.output} ({args.format}: {n} graded submission(s) of {', '.join(by_assignment)})")
     return 0
+
+
+def _has_grades(course, assignment) -> bool:
+    from .grading.results import read_results
+
+    return bool(read_results(course, assignment))
 
 
 def cmd_report(args) -> int:
     from .grading.autograde import ensure_tools_on_path
     from .grading.report import write_report
+    from .grading.results import NoGrades
 
     ensure_tools_on_path()
     course = Course.find()
+    status = 0
     for a in args.assignment or course.assignments():
         out = Path(args.output) / a if args.output else None
-        index = write_report(course, a, out)
+        try:
+            index = write_report(course, a, out)
+        except NoGrades as err:
+            print(f"coursekit report: {err}", file=sys.stderr)
+            status = 1
+            continue
         print(f"report for {a}: {index}")
+    return status
+
+
+def cmd_collect(args) -> int:
+    from .grading.collect import collect, format_plan
+
+    course = Course.find()
+    plan = collect(course, args.assignment, Path(args.source), kind=args.lms, regex=args.regex,
+                   roster=args.roster, dry_run=args.dry_run, force=args.force,
+                   timestamps=args.timestamps)
+    print(format_plan(plan, dry_run=args.dry_run))
+    return 1 if plan.unplaced and args.strict else 0
+
+
+def cmd_extend(args) -> int:
+    from .grading.deadlines import apply_extensions, format_time, parse_time, set_extension
+
+    course = Course.find()
+    if not (course.solutions / args.assignment).is_dir():
+        raise FileNotFoundError(f"unknown assignment {args.assignment!r}: expected one of "
+                                f"{', '.join(course.assignments())}")
+    until = None if args.remove else parse_time(args.until)
+    if until is None and not args.remove:
+        print("coursekit extend: give --until DATE or --remove", file=sys.stderr)
+        return 2
+    path = set_extension(course, args.student, args.assignment, until)
+    changed = apply_extensions(course, args.assignment)
+    if until is None:
+        print(f"removed the extension of {args.student} on {args.assignment} ({path.name})")
+    else:
+        print(f"{args.student} may submit {args.assignment} until {format_time(until)[:19]} UTC "
+              f"(stored in {path.name})")
+    if changed:
+        print(f"late penalty recomputed in the gradebook for: {', '.join(changed)}")
     return 0
+
+
+def cmd_similarity(args) -> int:
+    from .grading.results import NoGrades
+    from .grading.similarity import write_similarity_report
+
+    course = Course.find()
+    try:
+        report = write_similarity_report(course, args.assignment, Path(args.output) if args.output else None,
+                                         threshold=args.threshold)
+    except NoGrades as err:
+        print(f"coursekit similarity: {err}", file=sys.stderr)
+        return 1
+    print(f"compared {report.students} submission(s) of {args.assignment}: {len(report.pairs)} pair(s) "
+          f"above {args.threshold:.0%} similarity; report: {report.path}")
+    print("  similarity is evidence for a person to judge, not a verdict")
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .selfcheck import main as check_main
+
+    return check_main([args.notebook, *(["--timeout", str(args.timeout)] if args.timeout else [])])
 
 
 def cmd_demo(args) -> int:
@@ -232,15 +336,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_limit_arguments(p)
     p.set_defaults(func=cmd_grade_guarded)
 
-    p = sub.add_parser("feedback", help="write HTML feedback per student: each test's result and message")
+    p = sub.add_parser("feedback", help="write HTML feedback per student into coursekit-feedback/")
     p.add_argument("assignment")
     p.add_argument("--student")
     p.set_defaults(func=cmd_feedback)
 
-    p = sub.add_parser("export", help="CSV of scores per student and per unit")
-    p.add_argument("assignment", nargs="*", help="assignment ids (default: all)")
+    p = sub.add_parser("export", help="grades as CSV: long (per unit), wide, Canvas or Moodle import")
+    p.add_argument("assignment", nargs="*", help="assignment ids (default: all with grades)")
     p.add_argument("-o", "--output", default="grades.csv", help="file to write, or - for stdout")
-    p.add_argument("--tests", action="store_true", help="also one column per test cell")
+    p.add_argument("--format", choices=["long", "wide", "canvas", "moodle"], default="long",
+                   help="long: a row per submission and a column per unit (default); wide: a row per "
+                        "student, a column per assignment and totals; canvas / moodle: their grade import CSV")
+    p.add_argument("--roster", metavar="CSV", help="student_id, lms_id, name, email, ... (for canvas/moodle/wide)")
+    p.add_argument("--column", action="append", metavar="ASSIGNMENT=NAME",
+                   help="column header for an assignment, e.g. 01_softmax='Softmax (123456)' for Canvas")
+    p.add_argument("--tests", action="store_true", help="long format: also one column per test cell")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("report", help="class report: HTML with charts (scores, units, common failures)")
@@ -248,6 +358,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, metavar="DIR",
                    help="folder for the reports (default: reports/); one subfolder per assignment")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("collect", help="import an LMS download (Canvas, Moodle zip or folder) into submitted/")
+    p.add_argument("assignment")
+    p.add_argument("source", help="the LMS's zip (or tar) archive, or a folder")
+    p.add_argument("--lms", choices=["auto", "canvas", "moodle"], default="auto",
+                   help="file naming to expect (default: recognise each file)")
+    p.add_argument("--regex", help="other naming: a Python regex with named groups student (or lms_id) and "
+                                   "file, optionally timestamp, matched against each path in the archive")
+    p.add_argument("--roster", metavar="CSV", help="maps lms_id (and/or name) to student_id")
+    p.add_argument("--timestamps", metavar="CSV",
+                   help="submission times: columns lms_id or student_id, and timestamp")
+    p.add_argument("--dry-run", action="store_true", help="show what would be placed; write nothing")
+    p.add_argument("--force", action="store_true",
+                   help="replace existing submissions even when not older than the incoming one")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any file could not be placed")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("extend", help="give one student more time on an assignment (extensions.json)")
+    p.add_argument("student")
+    p.add_argument("assignment")
+    p.add_argument("--until", help="new deadline, e.g. '2026-03-08 23:59 UTC' or '2026-03-08T23:59+01:00'")
+    p.add_argument("--remove", action="store_true", help="remove the extension")
+    p.set_defaults(func=cmd_extend)
+
+    p = sub.add_parser("similarity", help="HTML report of similar solution code between students (copydetect)")
+    p.add_argument("assignment")
+    p.add_argument("-o", "--output", metavar="DIR", help="default: reports/<assignment>/similarity/")
+    p.add_argument("--threshold", type=float, default=0.5, help="list pairs at least this similar (0-1)")
+    p.set_defaults(func=cmd_similarity)
+
+    p = sub.add_parser("check", help="student self-check: run a notebook and its visible tests as grading will")
+    p.add_argument("notebook")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per cell (default: the course's)")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("demo", help="build sample submissions in a scratch course and grade them")
     p.add_argument("--dir", default="demo-course",

@@ -11,7 +11,13 @@
   over the N=# samples" tells the instructor what to revisit;
 - a table of submissions that could not be graded, or needed the grader to
   intervene (kernel restarted, time limit, a test cell put back), and the
-  grading time.
+  grading time;
+- late submissions: due date, extension, lateness and the penalty taken off.
+
+Scores are after the late penalty, manual grades included (see
+:func:`~coursekit.grading.results.read_results`). Student text (failure
+messages) is drawn with matplotlib's TeX and mathtext parsing off, so a ``$``
+in a message is a dollar sign, and escaped in the HTML.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from .course import Course
-from .results import read_results, unit_of
+from .results import require_results, unit_of
 from .store import read_record
 
 __all__ = ["write_report", "normalize_message", "class_summary"]
@@ -41,7 +47,7 @@ def normalize_message(message: str) -> str:
 
 def class_summary(course: Course, assignment: str) -> dict:
     """Everything the report shows, as data (also used by tests)."""
-    results = read_results(course, assignment)
+    results = require_results(course, assignment)
     units = sorted({u for r in results for u in r.units})
     unit_full = {u: 0 for u in units}
     unit_share = defaultdict(list)
@@ -87,6 +93,8 @@ def class_summary(course: Course, assignment: str) -> dict:
         "failures": sorted(((k, len(v)) for k, v in failures.items()), key=lambda kv: (-kv[1], kv[0])),
         "examples": examples, "per_test_fail": per_test_fail,
         "notes": notes, "seconds": seconds,
+        "late": [r for r in results if r.lateness is not None and r.lateness.seconds_late > 0],
+        "extended": [r for r in results if r.lateness is not None and r.lateness.deadline != r.lateness.due],
     }
 
 
@@ -94,6 +102,12 @@ def _charts(summary: dict, folder: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
+    # labels carry student text: no TeX, no mathtext ("$x$" stays "$x$", "$" alone does not crash)
+    with matplotlib.rc_context({"text.usetex": False}):
+        return _draw_charts(summary, folder)
+
+
+def _draw_charts(summary: dict, folder: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     files = []
@@ -122,7 +136,7 @@ def _charts(summary: dict, folder: Path) -> list[str]:
         ax.barh(list(y), [summary["unit_pass_rate"][u] * 100 for u in units], height=0.45, color="#4e79a7",
                 label="full points")
         ax.set_yticks(list(y))
-        ax.set_yticklabels(units)
+        ax.set_yticklabels(units, parse_math=False)
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
         ax.set_xlabel("% of students")
@@ -139,7 +153,7 @@ def _charts(summary: dict, folder: Path) -> list[str]:
         labels = [f"{u}: {m[:70]}{'…' if len(m) > 70 else ''}" for (u, m), _ in top_fail]
         ax.barh(range(len(top_fail)), [c for _, c in top_fail], color="#e15759")
         ax.set_yticks(range(len(top_fail)))
-        ax.set_yticklabels(labels, fontsize=8)
+        ax.set_yticklabels(labels, fontsize=8, parse_math=False)
         ax.invert_yaxis()
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("students")
@@ -167,6 +181,10 @@ def write_report(course: Course, assignment: str, out: Path | None = None) -> Pa
         f"<td>{summary['unit_mean_share'][u] * 100:.0f}%</td></tr>" for u in summary["units"])
     note_rows = "".join(f"<tr><td>{e(s)}</td><td>{'<br>'.join(e(x) for x in n[:6])}</td></tr>"
                         for s, n in sorted(summary["notes"].items()))
+    late_rows = "".join(
+        f"<tr><td>{e(r.student)}</td><td>{e(r.lateness.describe())}</td><td>{r.late_penalty:g}</td>"
+        f"<td>{r.score:g}</td></tr>" for r in summary["late"])
+    ext_rows = ", ".join(e(r.student) for r in summary["extended"])
     secs = summary["seconds"]
     timing = (f"{len(secs)} graded by coursekit, {sum(secs):.0f} s of grading in total, "
               f"median {statistics.median(secs):.1f} s, slowest {max(secs):.1f} s per submission") if secs else ""
@@ -182,6 +200,9 @@ img{{max-width:100%}}h2{{margin-top:1.6em}}.muted{{color:#667}}</style></head><b
 <table><tr><th>unit</th><th>full points</th><th>mean share of points</th></tr>{unit_rows}</table>
 <h2>Most common failure messages</h2>{''.join(f'<p><img src="{c}" alt="{c}"></p>' for c in charts[2:3])}
 <table><tr><th>students</th><th>unit</th><th>message (one example)</th></tr>{''.join(rows)}</table>
+<h2>Late submissions</h2>
+<p class="muted">Extensions: {ext_rows or 'none'}.</p>
+<table><tr><th>student</th><th>when</th><th>penalty</th><th>score after penalty</th></tr>{late_rows or '<tr><td colspan=4>none</td></tr>'}</table>
 <h2>Submissions the grader had to handle</h2>
 <table><tr><th>student</th><th>notes</th></tr>{note_rows or '<tr><td colspan=2>none</td></tr>'}</table>
 </body></html>"""

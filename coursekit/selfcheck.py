@@ -1,0 +1,200 @@
+"""``coursekit check NOTEBOOK``: a student's self-check before submitting.
+
+Runs the saved notebook from top to bottom in a **fresh kernel** (nbclient),
+the way grading will: every cell in order, errors do not stop later cells,
+the same time limit per cell (the course's ``Execute.timeout`` when an
+``nbgrader_config.py`` is found above the notebook, else grading's default
+60 s) and the same output cap per cell (grading keeps 1 MiB). Then scores each
+test cell as nbgrader does (any error or stderr output: 0 points) and prints,
+per unit, the points of the **visible** tests and the first message of a
+failing one. It needs no gradebook, no course folder and no network. The
+hidden tests run only at grading, on fresh inputs: passing here is necessary,
+not sufficient.
+
+From a terminal::
+
+    coursekit check softmax.ipynb
+
+From the notebook itself (save it first: the check runs the saved file)::
+
+    !coursekit check softmax.ipynb
+
+nbgrader's **Validate** button in JupyterLab runs the same visible tests.
+Exit status: 0 when every visible test passes, 1 otherwise, 2 when the
+notebook cannot be read.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["check_notebook", "CheckReport", "main", "DEFAULT_CELL_TIMEOUT", "OUTPUT_LIMIT"]
+
+DEFAULT_CELL_TIMEOUT = 60.0     # coursekit.grading.limits.Limits.cell_timeout
+OUTPUT_LIMIT = 1 << 20          # coursekit.grading.limits.Limits.output
+MAX_NOTEBOOK_BYTES = 64 << 20
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass
+class TestResult:
+    name: str
+    unit: str
+    points: float
+    max_points: float
+    message: str = ""
+
+
+@dataclass
+class CheckReport:
+    notebook: Path
+    seconds: float
+    cell_timeout: float
+    tests: list[TestResult] = field(default_factory=list)
+    own_errors: list[str] = field(default_factory=list)     # errors in the student's own cells
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def units(self) -> dict[str, tuple[float, float, str]]:
+        """``{unit: (points, max, first failure message)}`` in notebook order."""
+        out: dict[str, list] = {}
+        for t in self.tests:
+            u = out.setdefault(t.unit, [0.0, 0.0, ""])
+            u[0] += t.points
+            u[1] += t.max_points
+            if t.points < t.max_points and not u[2]:
+                u[2] = f"{t.name}: {t.message or 'failed'}"
+        return {k: tuple(v) for k, v in out.items()}
+
+    @property
+    def passed(self) -> bool:
+        return all(t.points >= t.max_points for t in self.tests)
+
+
+def _course_timeout(notebook: Path) -> float:
+    for folder in notebook.resolve().parents:
+        if (folder / "nbgrader_config.py").is_file():
+            try:
+                from traitlets.config.loader import PyFileConfigLoader
+
+                cfg = PyFileConfigLoader("nbgrader_config.py", path=str(folder)).load_config()
+                value = cfg.get("Execute", {}).get("timeout")
+                if isinstance(value, (int, float)) and value > 0:
+                    return float(value)
+            except Exception:  # noqa: BLE001 - a broken config: the default
+                pass
+            break
+    return DEFAULT_CELL_TIMEOUT
+
+
+def _message(cell) -> str:
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            ename, evalue = o.get("ename", ""), o.get("evalue", "")
+            text = evalue if ename in ("CheckFailed", "AssertionError") and evalue else f"{ename}: {evalue}"
+            return _ANSI.sub("", text).strip()
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "stream" and o.get("name") == "stderr":
+            return ("the cell wrote to stderr (a warning?), which scores 0: "
+                    + _ANSI.sub("", o.get("text", "")).strip()[-300:])
+    return ""
+
+
+def _output_bytes(cell) -> int:
+    import json
+
+    return len(json.dumps(cell.get("outputs", [])))
+
+
+def check_notebook(path: str | os.PathLike, cell_timeout: float | None = None) -> CheckReport:
+    """Run the notebook in a fresh kernel and score its visible tests (see the module docstring)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbgrader.utils import determine_grade
+
+    from .grading.results import unit_of
+
+    path = Path(path)
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB: grading would not run it")
+    nb = nbformat.read(path, as_version=4)
+    timeout = cell_timeout or _course_timeout(path)
+    env_backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "Agg"
+    client = NotebookClient(nb, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
+                            kernel_name="python3", resources={"metadata": {"path": str(path.parent.resolve())}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        if env_backend is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = env_backend
+    report = CheckReport(path, time.perf_counter() - start, timeout)
+    units = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+             if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+             and c.metadata["nbgrader"].get("grade_id")]
+    for index, cell in enumerate(nb.cells, start=1):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code":
+            continue
+        if _output_bytes(cell) > OUTPUT_LIMIT:
+            report.notes.append(f"cell {index} printed more than {OUTPUT_LIMIT >> 20} MiB: grading cuts it there")
+        if meta.get("grade") and not meta.get("solution"):
+            points, max_points = determine_grade(cell)
+            name = str(meta.get("grade_id", f"cell {index}"))
+            report.tests.append(TestResult(name, unit_of(name, units), float(points or 0.0),
+                                           float(max_points), _message(cell)))
+        elif not meta.get("locked"):
+            msg = _message(cell)
+            if msg and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+                where = f"cell {index}" + (f" ({meta['grade_id']})" if meta.get("grade_id") else "")
+                report.own_errors.append(f"{where}: {msg}")
+    return report
+
+
+def format_report(report: CheckReport) -> str:
+    lines = [f"coursekit check {report.notebook.name}: ran in {report.seconds:.1f} s "
+             f"(fresh kernel, {report.cell_timeout:g} s per cell, visible tests only)"]
+    units = report.units
+    width = max([len(u) for u in units] + [4])
+    for unit, (got, out_of, msg) in units.items():
+        state = "ok  " if got >= out_of else "FAIL"
+        line = f"  {state} {unit:<{width}}  {got:g}/{out_of:g}"
+        if msg:
+            line += "  " + " ".join(msg.split())[:300]
+        lines.append(line)
+    if report.own_errors:
+        lines.append("errors in your own cells (fix these first):")
+        lines += [f"  {e[:300]}" for e in report.own_errors[:10]]
+    lines += [f"note: {n}" for n in report.notes]
+    got = sum(t.points for t in report.tests)
+    total = sum(t.max_points for t in report.tests)
+    lines.append(f"visible tests: {got:g}/{total:g} points. Grading also runs hidden tests on fresh inputs: "
+                 "passing these is necessary, not sufficient.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="coursekit check", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebook")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per cell (default: the course's)")
+    args = parser.parse_args(argv)
+    try:
+        report = check_notebook(args.notebook, args.timeout)
+    except (OSError, ValueError) as err:
+        print(f"coursekit check: cannot run {args.notebook}: {err}", file=sys.stderr)
+        return 2
+    print(format_report(report))
+    return 0 if report.passed and not report.own_errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

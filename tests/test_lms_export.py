@@ -1,0 +1,105 @@
+"""``coursekit export --format canvas|moodle|wide|long``, no-grades errors, hostile text in outputs."""
+import csv
+import io
+from datetime import datetime
+
+import pytest
+
+from coursekit.grading.course import Course
+from coursekit.grading.lms_export import safe_cell
+
+from .conftest import make_course, run_coursekit
+from .test_deadlines import A, fill_gradebook
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("export")
+    course = Course(make_course(tmp / "course", [A]))
+    fill_gradebook(course, {
+        "ada": (1.0, datetime(2026, 3, 1, 12)),
+        "ben": (0.0, datetime(2026, 3, 1, 12)),
+        "cy": (0.5, datetime(2026, 3, 1, 12)),
+        "late": (1.0, datetime(2026, 3, 5, 12)),
+        "=cmd": (1.0, datetime(2026, 3, 1, 12)),
+    }, manual={"ben": {"test_predict": 2.0}},      # a person gave ben the 2 points of test_predict
+       records={"cy": {"test_softmax_values": "you wrote $\\frac{1}{N$ and $x^$ (mathtext cannot parse this)",
+                       "test_softmax_stable": "overflow in exp for x = $10^{3}$"}})
+    roster = tmp / "roster.csv"
+    roster.write_text("student_id,lms_id,name,email,section\nada,4701,Ada Lovelace,ada@u.edu,A\n"
+                      "ben,4702,=HYPERLINK(\"http://evil\"),ben@u.edu,A\ncy,4703,Cy,cy@u.edu,B\n"
+                      "late,4704,Late Larry,l@u.edu,B\nnosub,4705,No Submission,n@u.edu,B\n")
+    return course, roster
+
+
+def rows(text):
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_safe_cell():
+    for bad in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert safe_cell(bad) == "'" + bad
+    assert safe_cell("Ada") == "Ada" and safe_cell(None) == ""
+
+
+def test_canvas(course):
+    course, roster = course
+    out = run_coursekit(course.root, "export", A, "--format", "canvas", "--roster", str(roster), "-o", "-",
+                        "--column", f"{A}=Softmax (123456)").stdout
+    table = rows(out)
+    assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Softmax (123456)"]
+    assert table[1][0] == "Points Possible" and table[1][5] == "28"
+    by = {r[3]: r for r in table[2:]}
+    assert by["ada"][:2] == ["Ada Lovelace", "4701"] and by["ada"][5] == "28"
+    assert by["ben"][0] == "'=HYPERLINK(\"http://evil\")"           # formula neutralised
+    assert by["ben"][5] == "2"                                          # the manual grade counts
+    assert by["cy"][5] == "14"
+    assert by["late"][5] == "0"                                         # late penalty (due 2026-03-01 23:59)
+    assert by["nosub"][5] == "0"
+    assert by["'=cmd"][5] == "28"                                       # hostile student id neutralised
+
+
+def test_moodle_wide_long(course):
+    course, roster = course
+    moodle = rows(run_coursekit(course.root, "export", "--format", "moodle", "--roster", str(roster),
+                                "-o", "-").stdout)
+    assert moodle[0] == ["ID number", "Username", "Email address", "Full name", A]
+    by = {r[1]: r for r in moodle[1:]}
+    assert by["ada"] == ["4701", "ada", "ada@u.edu", "Ada Lovelace", "28"] and by["late"][4] == "0"
+    wide = rows(run_coursekit(course.root, "export", "--format", "wide", "-o", "-").stdout)
+    assert wide[0] == ["student", "name", A, "total", "max_total"]
+    assert {r[0]: r[2:] for r in wide[1:]}["cy"] == ["14", "14", "28"]
+    long = list(csv.DictReader(io.StringIO(run_coursekit(course.root, "export", A, "-o", "-", "--tests").stdout)))
+    by = {r["student"]: r for r in long}
+    assert by["ben"]["test_predict"] == "2" and by["ben"]["score"] == "2"
+    assert (by["late"]["raw_score"], by["late"]["late_penalty"], by["late"]["score"]) == ("28", "28", "0")
+
+
+def test_report_survives_dollar_signs_in_messages(course):
+    course, _ = course
+    proc = run_coursekit(course.root, "report", A, check=False)
+    assert proc.returncode == 0, proc.stderr
+    html = (course.root / "reports" / A / "index.html").read_text()
+    assert "$\\frac{1}{N$" in html and (course.root / "reports" / A / "failures.png").is_file()
+
+
+def test_feedback_shows_manual_grades_and_escapes(course):
+    course, _ = course
+    run_coursekit(course.root, "feedback", A)
+    page = (course.root / "coursekit-feedback" / "ben" / A / "softmax.html").read_text()
+    assert "graded by hand" in page
+    cy = (course.root / "coursekit-feedback" / "cy" / A / "softmax.html").read_text()
+    assert "only your instructor can run them again" in cy
+    assert "COURSEKIT_SEED=5 coursekit grade 01_softmax --student cy --force" in cy
+    assert "$\\frac{1}{N$" in cy                          # the message, as text
+    evil = (course.root / "coursekit-feedback" / "=cmd" / A / "softmax.html").read_text()
+    assert "<b>=cmd</b>" in evil
+    assert not (course.root / "feedback").exists()          # nbgrader's folder is left to nbgrader
+
+
+@pytest.mark.parametrize("command", ["feedback", "export", "report", "similarity"])
+def test_no_grades_says_so(tmp_path, command):
+    root = make_course(tmp_path / "empty", [A])
+    proc = run_coursekit(root, command, A, check=False)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert "no graded submissions of 01_softmax" in proc.stderr

@@ -1,0 +1,72 @@
+"""``coursekit check``: the student's self-check runs the visible tests as grading will, no gradebook."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from coursekit.grading.course import Course
+from coursekit.grading.submissions import build_submission
+from coursekit.selfcheck import check_notebook
+
+from .conftest import ROOT
+
+A = "01_softmax"
+
+
+@pytest.fixture(scope="module")
+def notebooks(tmp_path_factory):
+    """Student copies outside any course (no nbgrader_config.py, no gradebook)."""
+    tmp = tmp_path_factory.mktemp("selfcheck")
+    course = Course(ROOT)
+    solved = build_submission(course, A, "s", solve="all", submitted_root=tmp / "solved")
+    partial = build_submission(course, A, "p", solve="all", submitted_root=tmp / "partial", replace={
+        "predict": "def predict(W, X):\n    import numpy as np\n    return np.zeros(X.shape[0], dtype=int)\n"
+                   "undefined_helper()\n"})
+    return solved / "softmax.ipynb", partial / "softmax.ipynb"
+
+
+def run_check(path: Path, *extra):
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    return subprocess.run([sys.executable, "-m", "coursekit.cli", "check", str(path), *extra], cwd=path.parent,
+                          env=env, capture_output=True, text=True)
+
+
+def test_solved_passes(notebooks):
+    solved, _ = notebooks
+    proc = run_check(solved)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for unit in ("softmax", "log_softmax", "softmax_loss", "softmax_loss_naive", "softmax_loss_vectorized",
+                 "predict"):
+        assert f"ok   {unit} " in proc.stdout
+    assert "visible tests: 28/28 points" in proc.stdout and "60 s per cell" in proc.stdout
+    assert not list(solved.parent.glob("*.db")) and not (solved.parent / "autograded").exists()
+
+
+def test_partial_shows_unit_message_and_own_error(notebooks):
+    _, partial = notebooks
+    report = check_notebook(partial)
+    units = report.units
+    assert units["softmax"][:2] == (4.0, 4.0)
+    got, out_of, msg = units["predict"]
+    assert got < out_of and msg.startswith("test_predict")
+    assert any("NameError" in e and "undefined_helper" in e and "(predict)" in e for e in report.own_errors)
+    proc = run_check(partial)
+    assert proc.returncode == 1 and "FAIL predict" in proc.stdout and "errors in your own cells" in proc.stdout
+
+
+def test_timeout_per_cell(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import time\ntime.sleep(30)"),
+                nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("assert x == 1", metadata={"nbgrader": {
+                    "grade": True, "grade_id": "test_x", "points": 1, "solution": False, "locked": True}})]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    report = check_notebook(path, cell_timeout=2)
+    # the sleeping cell was interrupted at the limit, later cells still ran
+    assert report.passed
+    assert any(e.startswith("cell 1:") and ("KeyboardInterrupt" in e or "Timeout" in e) for e in report.own_errors), \
+        report.own_errors

@@ -22,6 +22,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from .dependencies import dependency_missing
+
 __all__ = [
     "CheckFailed",
     "check",
@@ -139,7 +141,10 @@ def run_unit(fn: Callable, *args: Any, name: str | None = None,
         with np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
             try:
                 result = fn(*args, **kwargs)
-            except NotImplementedError:
+            except NotImplementedError as err:
+                missing = _missing_dependency(fn, err)
+                if missing:
+                    raise CheckFailed(dependency_missing(err, label, missing)) from None
                 raise CheckFailed(
                     f"{label} is not implemented yet: it still raises NotImplementedError. "
                     f"Replace the `raise NotImplementedError(...)` line with your code."
@@ -169,6 +174,23 @@ def run_unit(fn: Callable, *args: Any, name: str | None = None,
                 f"`{arg}[...] = ...`), or work on a copy (`{arg} = {arg}.copy()`)."
             )
     return result
+
+
+def _missing_dependency(fn: Callable, err: BaseException) -> str | None:
+    """The other function whose stub raised ``err`` inside ``fn``, or None if ``fn``'s own did."""
+    tb = err.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    raised_in = getattr(code, "co_qualname", code.co_name)
+    own = getattr(fn, "__qualname__", getattr(fn, "__name__", ""))
+    owner = own.rsplit(".", 1)[0] + "." if "." in own else None
+    if not own or raised_in == own or raised_in.startswith(own + ".") \
+            or (owner and raised_in.startswith(owner)) or "<" in raised_in:
+        return None
+    return raised_in
 
 
 def _parameter_name(fn: Callable, key: int | str) -> str:

@@ -18,7 +18,7 @@ A = "01_softmax"
 UNITS = units_of(A)   # every solution cell: code units and written answers
 CODE_UNITS = [u for u in UNITS if not u.startswith("q_")]
 QUESTIONS = [u for u in UNITS if u.startswith("q_")]
-NUMPY_REPR = re.compile(r"np\.\w+\(|array\(")
+NUMPY_REPR = re.compile(r"np\.(float|int|uint|complex|bool|str|bytes)_?\d*\(|array\(")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 
 from coursekit.grading import CheckFailed, compare_outputs, diagnose, expect_close, run_unit
 
-NUMPY_REPR = re.compile(r"np\.\w+\(|array\(")
+NUMPY_REPR = re.compile(r"np\.(float|int|uint|complex|bool|str|bytes)_?\d*\(|array\(")
 
 
 def test_an_additive_error_is_not_called_a_factor():

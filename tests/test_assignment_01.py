@@ -141,3 +141,11 @@ def test_no_loops_is_checked_on_what_runs():
     result = run_tests(A, replace={mutant.unit: mutant.code})
     assert result.failed() == ["test_softmax_loss_vectorized_no_loops"]
     assert "softmax_loss_naive?" in result.cells["test_softmax_loss_vectorized_no_loops"].message
+
+
+def test_solved_notebook_closes_its_figures_and_they_fit(monkeypatch):
+    from .notebook_run import run_notebook_in_process
+
+    stats = run_notebook_in_process(A)
+    assert stats.most_open <= 20 and stats.left_open == 0, stats
+    assert stats.widest <= 9.0, stats

@@ -343,3 +343,12 @@ def test_nbval_lax_on_the_solved_notebook():
 
 
 # The release's freshness and its failing stubs are checked for every assignment in test_release.py.
+
+
+def test_solved_notebook_closes_its_figures_and_they_fit(monkeypatch):
+    from .notebook_run import run_notebook_in_process
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")   # the demos' short runs
+    stats = run_notebook_in_process(A)
+    assert stats.most_open <= 20 and stats.left_open == 0, stats
+    assert stats.widest <= 9.0, stats

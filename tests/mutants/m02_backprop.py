@@ -200,7 +200,7 @@ class TwoLayerNet:
         da, dW2, db2 = affine_backward(d / n, c2)
         _, dW1, db1 = affine_backward(relu_backward(da, cr), c1)
         return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
-''', r"misses the regularization term reg \* W\d \(it is right with reg=0\)"),
+''', r"is the same with reg=\S+ as with reg=0: it misses the regularization term reg \* W\d"),
     Mutant("two_layer_reg_factor_two", "TwoLayerNet", '''
 class TwoLayerNet:
     def __init__(self, input_dim, hidden_dim, num_classes, weight_scale=1e-3, reg=0.0):

@@ -278,6 +278,9 @@ class GradCheckResult:
         The row passes when ``error < threshold``.
     note : str
         What went wrong before any numbers could be compared, else ``""``.
+    hint : str
+        For a failed row whose gradient is a constant multiple of the numerical
+        one, e.g. ``"4 times too large"``; else ``""``.
     """
 
     name: str
@@ -288,6 +291,7 @@ class GradCheckResult:
     numeric: float
     threshold: float
     note: str = ""
+    hint: str = ""
 
     @property
     def passed(self) -> bool:
@@ -319,8 +323,30 @@ def _compare(name, shape, analytic, numeric, threshold, index=None) -> GradCheck
     diff = np.abs(a - n)
     k = int(np.argmax(np.where(np.isnan(diff), np.inf, diff)))
     worst = index[k] if index is not None else np.unravel_index(k, shape) if shape else ()
+    hint = _scale_hint(a, n) if not error < threshold else ""
     return GradCheckResult(name, shape, error, tuple(int(i) for i in worst),
-                           float(a[k]), float(n[k]), threshold)
+                           float(a[k]), float(n[k]), threshold, hint=hint)
+
+
+def _scale_hint(analytic: np.ndarray, numeric: np.ndarray) -> str:
+    """``"4 times too large"`` when ``analytic`` is a constant multiple of ``numeric``, else ``""``."""
+    if not (np.all(np.isfinite(analytic)) and np.all(np.isfinite(numeric))):
+        return ""
+    nn = float(numeric @ numeric)
+    if nn <= _FLOOR ** 2:
+        return ""
+    factor = float(analytic @ numeric) / nn
+    residual = np.linalg.norm(analytic - factor * numeric)
+    if residual > 1e-4 * max(_FLOOR, float(np.linalg.norm(analytic))) or abs(factor) < 1e-8 \
+            or np.isclose(factor, 1.0, rtol=1e-3):
+        return ""
+    if np.isclose(factor, -1.0, rtol=1e-3):
+        return "the right size but the wrong sign"
+    if factor < 0:
+        return f"{-factor:.3g} times the numerical gradient, with the wrong sign"
+    if factor > 1:
+        return f"{factor:.3g} times too large"
+    return f"{1 / factor:.3g} times too small"
 
 
 class GradCheckReport:
@@ -369,8 +395,8 @@ class GradCheckReport:
         rows = []
         for r in self.results:
             verdict = "ok" if r.passed else "FAIL"
-            if r.note:
-                verdict += f": {r.note}"
+            if r.note or r.hint:
+                verdict += f": {r.note or r.hint}"
             where = "-" if r.worst_index is None else str(r.worst_index)
             rows.append((r.name, str(r.shape), f"{r.error:.2e}", where,
                          f"{r.analytic:.6e}", f"{r.numeric:.6e}", verdict))
@@ -415,8 +441,10 @@ class GradCheckReport:
             if r.note:
                 reasons.append(f"- {r.name}: {r.note}")
             else:
+                scale = (f": your gradient is {r.hint} (the same factor for every entry)"
+                         if r.hint else "")
                 reasons.append(
-                    f"- {r.name}: relative error {r.error:.2e} >= {r.threshold:.0e}; at "
+                    f"- {r.name}: relative error {r.error:.2e} >= {r.threshold:.0e}{scale}; at "
                     f"index {r.worst_index} your gradient is {r.analytic:.6e} but the "
                     f"centred difference gives {r.numeric:.6e}"
                 )

@@ -1,5 +1,6 @@
 """02_backprop: the reference is right, its tests catch every mutant (in-process, fast);
 the solved notebook runs without errors or stderr, and passes nbval-lax (slow)."""
+import re
 import subprocess
 import sys
 import time
@@ -17,9 +18,13 @@ from .harness import assert_blank_scores_zero, assert_mutant_caught
 from .mutants.m02_backprop import MUTANTS
 
 A = "02_backprop"
-UNITS = units_of(A)
-CONTRACT_UNITS = ["add_mul_graph", "sigmoid_neuron", "affine_jacobian", "affine", "relu", "sigmoid",
-                  "tanh", "leaky_relu", "elu", "mse_loss", "l1_loss", "sigmoid_bce_loss", "TwoLayerNet"]
+ALL_SOLUTION_CELLS = units_of(A)            # code units and written answers
+UNITS = [u for u in ALL_SOLUTION_CELLS if not u.startswith("q_")]
+QUESTIONS = [u for u in ALL_SOLUTION_CELLS if u.startswith("q_")]
+CONTRACT_UNITS = ["count_paths", "add_mul_graph", "sigmoid_neuron", "affine_jacobian", "affine", "relu",
+                  "sigmoid", "tanh", "leaky_relu", "elu", "mse_loss", "l1_loss", "sigmoid_bce_loss",
+                  "TwoLayerNet"]
+NUMPY_REPR = re.compile(r"np\.(float|int|uint|complex|bool|str|bytes)_?\d*\(|array\(")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +46,7 @@ def test_every_contract_unit_has_a_solution_cell_and_several_tests():
 def test_solution_cells_define_exactly_the_contract_names():
     nb = nbformat.read(notebook_path(A), as_version=4)
     expected = {
-        "add_mul_graph": {"add_mul_graph"}, "sigmoid_neuron": {"sigmoid_neuron"},
+        "count_paths": {"count_paths", "count_edges"}, "add_mul_graph": {"add_mul_graph"}, "sigmoid_neuron": {"sigmoid_neuron"},
         "affine_jacobian": {"affine_jacobian"}, "affine": {"affine_forward", "affine_backward"},
         "relu": {"relu_forward", "relu_backward"}, "sigmoid": {"sigmoid_forward", "sigmoid_backward"},
         "tanh": {"tanh_forward", "tanh_backward"},
@@ -52,7 +57,7 @@ def test_solution_cells_define_exactly_the_contract_names():
     import ast
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution"):
+        if meta.get("solution") and cell.cell_type == "code":
             names = {n.name for n in ast.parse(cell.source).body
                      if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
             assert names == expected[meta["grade_id"]], meta["grade_id"]
@@ -62,7 +67,7 @@ def test_every_test_cell_calls_student_code_before_its_hidden_part():
     nb = nbformat.read(notebook_path(A), as_version=4)
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade"):
+        if meta.get("grade") and cell.cell_type == "code":
             visible = cell.source.split("### BEGIN HIDDEN TESTS")[0]
             assert "run_unit(" in visible or "run_layer(" in visible or "two_layer_net_with(" in visible, \
                 meta["grade_id"]
@@ -73,7 +78,7 @@ def test_reference_scores_full_marks_for_several_seeds():
     for seed in (1, 2, 3, 4, 5):
         result = run_tests(A, seed=seed)
         assert result.failed() == [], {g: result.cells[g].message for g in result.failed()}
-        assert result.score() == result.max_score() == 53
+        assert result.score() == result.max_score() == 55
 
 
 def test_blank_release_scores_zero():
@@ -237,6 +242,12 @@ REQUIRED_BUGS = {  # the issue's list -> the mutant that plays it
     "MSE averaged over all elements": "mse_mean_over_all_entries",
     "BCE overflowing at |x| = 1e3": "bce_log_of_sigmoid_overflows",
     "regularization missing from a gradient": "two_layer_reg_missing_from_grads",
+    "a float64 constant turning float32 into float64": "leaky_relu_backward_float64",
+    "alpha = 0 replaced by a default": "leaky_relu_alpha_zero_ignored",
+    "slope 1 at the kink x == 0": "elu_backward_kink_at_zero",
+    "exp overflow for large positive x": "elu_forward_overflows",
+    "upstream gradient changed in place": "relu_backward_in_place",
+    "paths from every input to every output": "count_paths_all_units",
     "regularization with the wrong factor": "two_layer_reg_factor_two",
 }
 
@@ -251,7 +262,44 @@ def test_mutant_catalogue_covers_the_required_bugs_and_every_unit():
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_mutant_loses_points_on_its_unit_with_a_clear_message(mutant):
     for seed in (1, 2):
-        assert_mutant_caught(A, mutant, UNITS, seed=seed)
+        # one bug, one charge: a mutant costs points on its own unit only
+        result = assert_mutant_caught(A, mutant, UNITS, seed=seed, only_own_unit=True)
+        for cell in result.cells.values():
+            assert not NUMPY_REPR.search(cell.message), cell.message
+
+
+def test_written_questions_are_manually_graded_with_a_rubric_hidden_from_students():
+    assert QUESTIONS == ["q_paths", "q_saturation", "q_width_depth"]
+    source = nbformat.read(notebook_path(A), as_version=4)
+    release_path = ROOT / "assignments" / A / notebook_path(A).name
+    released = {c.metadata.get("nbgrader", {}).get("grade_id"): c
+                for c in nbformat.read(release_path, as_version=4).cells}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") in QUESTIONS:
+            assert cell.cell_type == "markdown" and meta["grade"] and meta["points"] >= 1
+            assert "*Rubric" in cell.source
+            assert released[meta["grade_id"]].source.strip() == "YOUR ANSWER HERE"
+    text = release_path.read_text()
+    assert "Rubric" not in text and "Model answer" not in text
+
+
+def test_a_wrong_layer_costs_only_the_layer_not_the_network():
+    """relu that is wrong at x == 0 and an affine with an averaged db: TwoLayerNet keeps its points."""
+    for name in ("relu_grad_one_at_zero", "affine_db_averaged"):
+        mutant = next(m for m in MUTANTS if m.name == name)
+        result = run_tests(A, replace={mutant.unit: mutant.code})
+        assert not any(g.startswith("test_TwoLayerNet") for g in result.failed()), result.failed()
+
+
+def test_a_missing_layer_is_named_in_the_students_own_copy(tmp_path, monkeypatch):
+    (tmp_path / "solutions").mkdir()
+    monkeypatch.setenv("COURSEKIT_COURSE_ROOT", str(tmp_path))
+    stub = ("def relu_forward(x):\n    raise NotImplementedError('not implemented yet')\n\n"
+            "def relu_backward(dout, cache):\n    raise NotImplementedError('not implemented yet')\n")
+    result = run_tests(A, replace={"relu": stub})
+    message = result.cells["test_TwoLayerNet_scores"].message
+    assert "it calls relu_forward, which is not implemented yet" in message, message
 
 
 def test_relu_at_zero_is_checked_explicitly_with_a_mask():
@@ -295,3 +343,12 @@ def test_nbval_lax_on_the_solved_notebook():
 
 
 # The release's freshness and its failing stubs are checked for every assignment in test_release.py.
+
+
+def test_solved_notebook_closes_its_figures_and_they_fit(monkeypatch):
+    from .notebook_run import run_notebook_in_process
+
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")   # the demos' short runs
+    stats = run_notebook_in_process(A)
+    assert stats.most_open <= 20 and stats.left_open == 0, stats
+    assert stats.widest <= 9.0, stats

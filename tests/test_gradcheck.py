@@ -407,3 +407,24 @@ def test_report_text_and_html(rng):
         report.raise_if_failed()
     with pytest.raises(KeyError, match="no input named"):
         report["nope"]
+
+
+def test_report_says_how_many_times_too_large_or_small(rng):
+    inputs = {"x": rng.standard_normal((3, 4)), "w": rng.standard_normal((4, 2)),
+              "b": rng.standard_normal(2)}
+    report = check_layer(affine_forward, affine_backward_half_db, inputs)
+    assert report["b"].hint == "2 times too small" and report["x"].hint == ""
+    assert "FAIL: 2 times too small" in str(report)
+    with pytest.raises(AssertionError, match=r"- b: .*your gradient is 2 times too small"):
+        report.raise_if_failed()
+
+    def loss_times_n(x, y):
+        loss, dx = softmax_loss(x, y)
+        return loss, dx * x.shape[0]
+
+    x, y = rng.standard_normal((4, 3)), np.array([0, 2, 1, 1])
+    assert check_loss(loss_times_n, x, y)["x"].hint == "4 times too large"
+    # a transposed or otherwise wrong gradient is not a multiple: no hint
+    wrong = check_layer(affine_forward, affine_backward_transposed_dw,
+                        {"x": inputs["x"], "w": rng.standard_normal((4, 4)), "b": np.zeros(4)})
+    assert wrong["w"].hint == ""

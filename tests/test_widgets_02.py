@@ -421,3 +421,15 @@ def test_gradcheck_view_accepts_reports_and_handles_stubs(capsys):
         GradCheckReportView(logic_model())
     with pytest.raises(TypeError, match="neither a model"):
         GradCheckReportView({"x": 3})
+
+
+def test_widget_figures_fit_the_jupyterlab_output_area():
+    """At most 9 inches wide (about 860 px at the default 96 dpi of the output area)."""
+    many = {f"net {i}": logic_model(seed=i) for i in range(2)}
+    widgets = [CompGraphStepper("add_mul"), CompGraphStepper("sigmoid_neuron"),
+               ActivationExplorer(ACTIVATIONS, n_layers=5), GradCheckReportView(many, X_LOGIC, Y_LOGIC)]
+    for widget in widgets:
+        assert widget.fig.get_size_inches()[0] <= 9.0, type(widget).__name__
+    wide = Model(Sequential(*[Layer(affine_forward, affine_backward, {"W": np.ones((2, 2)), "b": np.zeros(2)})
+                              for _ in range(6)]), bce)
+    assert GradCheckReportView({"wide": wide}, X_LOGIC, Y_LOGIC).fig.get_size_inches()[0] <= 9.0

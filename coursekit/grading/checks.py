@@ -2,8 +2,8 @@
 
 Every check raises :class:`CheckFailed` (an ``AssertionError``) whose message
 says what is wrong in words a student can act on: "dx has the right values but
-is transposed", "loss is 4 times too large: did you sum over the N=4 samples
-instead of averaging?", "wrong only where x == 0".
+is transposed", "loss is 4 times too large. You summed over the N=4 samples",
+"is off by the same constant 0.5 everywhere", "wrong only where x == 0".
 
 Typical test cell::
 
@@ -16,10 +16,13 @@ raised), so tests for one unit are split over several cells for partial credit.
 """
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any, Callable, Mapping
 
 import numpy as np
+
+from .dependencies import dependency_missing
 
 __all__ = [
     "CheckFailed",
@@ -54,7 +57,7 @@ def _fmt(value: Any) -> str:
         try:
             return f"{float(arr):.6g}"
         except (TypeError, ValueError):
-            return repr(value)
+            return str(value)  # never repr(): no "np.str_(...)" in a student's message
     if arr.size <= 12:
         return np.array2string(arr, precision=6, separator=", ", suppress_small=False)
     return f"array of shape {arr.shape}"
@@ -66,7 +69,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, (bool, int, float, np.number)):
         return _fmt(value)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in list(value.items())[:6]) + "}"
+        return "{" + ", ".join(f"'{k}': {_describe(v)}" for k, v in list(value.items())[:6]) + "}"
     if isinstance(value, (list, tuple)) and len(value) <= 6:
         inner = ", ".join(_describe(v) for v in value)
         return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
@@ -138,7 +141,10 @@ def run_unit(fn: Callable, *args: Any, name: str | None = None,
         with np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
             try:
                 result = fn(*args, **kwargs)
-            except NotImplementedError:
+            except NotImplementedError as err:
+                missing = _missing_dependency(fn, err)
+                if missing:
+                    raise CheckFailed(dependency_missing(err, label, missing)) from None
                 raise CheckFailed(
                     f"{label} is not implemented yet: it still raises NotImplementedError. "
                     f"Replace the `raise NotImplementedError(...)` line with your code."
@@ -161,12 +167,45 @@ def run_unit(fn: Callable, *args: Any, name: str | None = None,
             continue
         after = args[key] if isinstance(key, int) else kwargs[key]
         if _changed(before, after):
-            what = f"argument {key + 1}" if isinstance(key, int) else f"argument {key!r}"
+            arg = _parameter_name(fn, key)
             raise CheckFailed(
-                f"{label} changed its input ({what}) in place. Work on a copy "
-                "(e.g. `x = x.copy()`, or `np.maximum(x, 0)` instead of `x[x < 0] = 0`)."
+                f"{label} changed its argument `{arg}` in place; the caller may still need it. "
+                f"Build new arrays instead (`{arg} = {arg} + ...` rather than `{arg} += ...` or "
+                f"`{arg}[...] = ...`), or work on a copy (`{arg} = {arg}.copy()`)."
             )
     return result
+
+
+def _missing_dependency(fn: Callable, err: BaseException) -> str | None:
+    """The other function whose stub raised ``err`` inside ``fn``, or None if ``fn``'s own did."""
+    tb = err.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    raised_in = getattr(code, "co_qualname", code.co_name)
+    own = getattr(fn, "__qualname__", getattr(fn, "__name__", ""))
+    owner = own.rsplit(".", 1)[0] + "." if "." in own else None
+    if not own or raised_in == own or raised_in.startswith(own + ".") \
+            or (owner and raised_in.startswith(owner)) or "<" in raised_in:
+        return None
+    return raised_in
+
+
+def _parameter_name(fn: Callable, key: int | str) -> str:
+    """The name of ``fn``'s parameter that received positional argument ``key`` (or ``key`` itself)."""
+    if isinstance(key, str):
+        return key
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return f"argument {key + 1}"
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if key < len(positional):
+        return positional[key].name
+    star = [p for p in params if p.kind is p.VAR_POSITIONAL]
+    return f"{star[0].name}[{key - len(positional)}]" if star else f"argument {key + 1}"
 
 
 # ----------------------------------------------------------------------------
@@ -176,9 +215,26 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
 
 
+def _times(factor: float) -> str:
+    """``4 times too large`` / ``4 times too small`` / ``-2 times the expected value``."""
+    if factor < 0:
+        return f"{_fmt(factor)} times the expected value (wrong sign and size)"
+    if factor >= 1:
+        return f"{_fmt(factor)} times too large"
+    return f"{_fmt(1 / factor)} times too small"
+
+
+def _hint_for(factor: float, hints: Mapping[float, str] | None) -> str | None:
+    for key, text in (hints or {}).items():
+        if np.isclose(factor, key, rtol=1e-3):
+            return text
+    return None
+
+
 def diagnose(got: Any, want: Any, *, rtol: float = 1e-6, atol: float = 1e-9,
              hints: Mapping[float, str] | None = None,
-             masks: Mapping[str, np.ndarray] | None = None) -> str | None:
+             masks: Mapping[str, np.ndarray] | None = None,
+             mistakes: Mapping[str, Any] | None = None) -> str | None:
     """Say how ``got`` differs from ``want``, or return None when they agree.
 
     Parameters
@@ -193,6 +249,10 @@ def diagnose(got: Any, want: Any, *, rtol: float = 1e-6, atol: float = 1e-9,
     masks : dict {description: bool array}, optional
         Regions of the input (e.g. ``{"x == 0": x == 0}``); when every wrong
         entry lies inside one region, the message says so.
+    mistakes : dict {explanation: array}, optional
+        Known wrong answers (e.g. ``{"your gradient misses the regularization
+        term reg * W": dW_without_reg}``); when ``got`` equals one, its
+        explanation is the message.
     """
     if got is None:
         return "is None: did you forget to `return` it?"
@@ -239,20 +299,38 @@ def diagnose(got: Any, want: Any, *, rtol: float = 1e-6, atol: float = 1e-9,
     if np.any(w != 0) and _close(g, -w, rtol, atol):
         return "has the right size but the wrong sign."
 
-    denom = float(np.sum(w * w))
-    if denom > 0 and np.all(np.isfinite(g)):
-        factor = float(np.sum(g * w) / denom)
-        if not np.isclose(factor, 1.0, rtol=1e-4) and abs(factor) > 1e-12 \
-                and _close(g, factor * w, rtol * 10, atol * 10):
-            msg = f"is {factor:.6g} times the expected value (off by a constant factor)."
-            for key, text in (hints or {}).items():
-                if np.isclose(factor, key, rtol=1e-3):
-                    msg += " " + text
-                    break
-            return msg
+    for desc, alt in (mistakes or {}).items():
+        alt = np.asarray(alt, dtype=float)
+        if alt.shape == g.shape and not _close(alt, w, rtol, atol) and _close(g, alt, rtol, atol):
+            return f"is wrong: {desc}"
+
+    if g.size == 1:
+        # One number: a scale factor and an additive offset fit it equally well, so name a
+        # factor only when a hint explains it.
+        gv, wv = float(g.reshape(())), float(w.reshape(()))
+        msg = f"is {_fmt(gv)} but should be {_fmt(wv)}"
+        if wv != 0 and np.isfinite(gv):
+            text = _hint_for(gv / wv, hints)
+            if text:
+                return f"{msg}: {_times(gv / wv)}. {text}"
+        return msg + "."
+
     diff = g - w
-    if g.size > 1 and np.all(np.isfinite(diff)) and np.allclose(diff, diff.flat[0], rtol=0, atol=max(atol, 1e-9) * 10):
-        return f"is off by the same constant {_fmt(diff.flat[0])} everywhere."
+    finite = bool(np.all(np.isfinite(diff)))
+    offset = float(diff.flat[0]) if finite else 0.0
+    additive = finite and offset != 0 and bool(
+        np.allclose(diff, offset, rtol=0, atol=max(atol, 1e-9) * 10))
+    denom = float(np.sum(w * w))
+    factor = float(np.sum(g * w) / denom) if denom > 0 and finite else 1.0
+    scaled = (not np.isclose(factor, 1.0, rtol=1e-4) and abs(factor) > 1e-12
+              and _close(g, factor * w, rtol * 10, atol * 10))
+    if scaled and not (additive and _hint_for(factor, hints) is None):
+        msg = f"is {_times(factor)} (every entry scaled by the same factor)."
+        text = _hint_for(factor, hints)
+        return msg + (" " + text if text else "")
+    if additive:
+        return (f"is off by the same constant {_fmt(offset)} everywhere (an additive offset, "
+                "not a scale factor).")
 
     with np.errstate(invalid="ignore"):
         wrong = ~np.isclose(g, w, rtol=rtol, atol=atol)
@@ -271,12 +349,14 @@ def diagnose(got: Any, want: Any, *, rtol: float = 1e-6, atol: float = 1e-9,
 
 def expect_close(what: str, got: Any, want: Any, *, rtol: float = 1e-6, atol: float = 1e-9,
                  hints: Mapping[float, str] | None = None,
-                 masks: Mapping[str, np.ndarray] | None = None) -> None:
+                 masks: Mapping[str, np.ndarray] | None = None,
+                 mistakes: Mapping[str, Any] | None = None) -> None:
     """Fail with an explanation unless ``got`` is close to ``want``.
 
-    ``what`` names the value in the message, e.g. ``"dx from softmax_loss"``.
+    ``what`` names the value in the message, e.g. ``"dx from softmax_loss"``;
+    ``hints``, ``masks`` and ``mistakes`` as in :func:`diagnose`.
     """
-    problem = diagnose(got, want, rtol=rtol, atol=atol, hints=hints, masks=masks)
+    problem = diagnose(got, want, rtol=rtol, atol=atol, hints=hints, masks=masks, mistakes=mistakes)
     if problem is not None:
         raise CheckFailed(f"{what} {problem}")
 

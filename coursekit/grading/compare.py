@@ -21,14 +21,26 @@ def _hints_for(hints: Mapping | None, part: str | None) -> Mapping[float, str] |
     return hints
 
 
+def _mistakes_for(mistakes: Mapping | None, part: str | None) -> Mapping[str, Any] | None:
+    """``mistakes`` is ``{explanation: array}`` for a single output, or ``{output: {explanation: array}}``."""
+    if not mistakes:
+        return None
+    if part is None:
+        return mistakes
+    value = mistakes.get(part)
+    return value if isinstance(value, Mapping) else None
+
+
 def compare_outputs(label: str, got: Any, want: Any, *, outputs: Sequence[str] | None = None,
                     rtol: float = 1e-6, atol: float = 1e-9, hints: Mapping | None = None,
-                    masks: Mapping[str, np.ndarray] | None = None, part: str | None = None) -> None:
+                    masks: Mapping[str, np.ndarray] | None = None, part: str | None = None,
+                    mistakes: Mapping | None = None) -> None:
     """Check a result (an array, a tuple of arrays or a dict of arrays) against the expected one.
 
     ``outputs`` names the parts of a tuple result (e.g. ``("loss", "dx")``).
-    ``hints`` is ``{factor: text}`` or, per output, ``{"loss": {factor: text}}``
-    (see :func:`~coursekit.grading.checks.diagnose`).
+    ``hints`` is ``{factor: text}`` or, per output, ``{"loss": {factor: text}}``;
+    ``mistakes`` is ``{explanation: wrong_value}`` or, per output,
+    ``{"dW": {explanation: wrong_value}}`` (see :func:`~coursekit.grading.checks.diagnose`).
     """
     if isinstance(want, tuple):
         names = list(outputs or [f"output {i + 1}" for i in range(len(want))])
@@ -39,17 +51,20 @@ def compare_outputs(label: str, got: Any, want: Any, *, outputs: Sequence[str] |
                               f"({', '.join(names)}), but it returned {got_desc}.")
         for name, g, w in zip(names, got, want):
             compare_outputs(f"{name} from {label}", g, w, rtol=rtol, atol=atol,
-                            hints=hints, masks=masks, part=name)
+                            hints=hints, masks=masks, part=name, mistakes=mistakes)
         return
     if isinstance(want, dict):
         missing = sorted(set(want) - set(got)) if isinstance(got, dict) else sorted(want)
         if missing:
-            raise CheckFailed(f"{label} should be a dict with keys {sorted(want)}; missing {missing}.")
+            keys = ", ".join(str(k) for k in sorted(want))
+            raise CheckFailed(f"{label} should be a dict with the keys {keys}; missing "
+                              f"{', '.join(str(k) for k in missing)}.")
         for key in want:
-            compare_outputs(f"{label}[{key!r}]", got[key], want[key], rtol=rtol, atol=atol,
-                            hints=hints, masks=masks, part=key)
+            compare_outputs(f"{label}['{key}']", got[key], want[key], rtol=rtol, atol=atol,
+                            hints=hints, masks=masks, part=key, mistakes=mistakes)
         return
-    expect_close(label, got, want, rtol=rtol, atol=atol, hints=_hints_for(hints, part), masks=masks)
+    expect_close(label, got, want, rtol=rtol, atol=atol, hints=_hints_for(hints, part), masks=masks,
+                 mistakes=_mistakes_for(mistakes, part))
 
 
 def compare_to_reference(name: str, student_fn: Callable, *args: Any,
@@ -57,6 +72,7 @@ def compare_to_reference(name: str, student_fn: Callable, *args: Any,
                          rtol: float = 1e-6, atol: float = 1e-9,
                          hints: Mapping | None = None,
                          masks: Mapping[str, np.ndarray] | None = None,
+                         mistakes: Mapping | None = None,
                          may_modify: tuple[str | int, ...] = (),
                          **kwargs: Any) -> Any:
     """Run the student's ``name`` and the reference on the same inputs; compare.
@@ -75,5 +91,5 @@ def compare_to_reference(name: str, student_fn: Callable, *args: Any,
     got = run_unit(student_fn, *copy.deepcopy(args), name=name, may_modify=may_modify,
                    **copy.deepcopy(kwargs))
     compare_outputs(f"{name}{describe_inputs(args, kwargs)}", got, want, outputs=outputs,
-                    rtol=rtol, atol=atol, hints=hints, masks=masks)
+                    rtol=rtol, atol=atol, hints=hints, masks=masks, mistakes=mistakes)
     return got

@@ -197,7 +197,7 @@ class ActivationExplorer(widgets.VBox):
         self.saturation = float(saturation)
         self.points = int(points)
         self.state = None
-        self.fig, self.canvas = interactive_figure(figsize=(10.0, 3.7), backend=figure_backend)
+        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.4), backend=figure_backend)
         live = is_live(self.canvas)
         style = {"description_width": "5.5em"}
         self.controls = {

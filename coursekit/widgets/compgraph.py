@@ -435,7 +435,7 @@ class CompGraphStepper(widgets.VBox):
         widgets.jslink((self.play, "value"), (self.step_slider, "value"))
         self.status = widgets.HTML()
         self.output = widgets.Output()
-        size = (10.0, 4.4) if self.graph.key == "sigmoid_neuron" else (7.5, 3.4)
+        size = (9.0, 4.0) if self.graph.key == "sigmoid_neuron" else (7.5, 3.4)
         self.fig, self.canvas = interactive_figure(figsize=size, backend=figure_backend)
         self._build_figure()
         self.children = [

@@ -138,7 +138,7 @@ class GradCheckReportView(widgets.VBox):
         self.names = ([r.name for r in first] if isinstance(first, GradCheckReport)
                       else list(first.params))
 
-        self.fig, self.canvas = interactive_figure(figsize=(max(4.5, 1.1 * len(self.names) + 2.5),
+        self.fig, self.canvas = interactive_figure(figsize=(min(9.0, max(4.5, 1.1 * len(self.names) + 2.5)),
                                                             3.4), backend=figure_backend)
         style = {"description_width": "4em"}
         self.controls = {

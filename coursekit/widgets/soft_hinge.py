@@ -221,7 +221,7 @@ class SoftHingeExplorer(widgets.VBox):
         self.state = None
         self._student_ok = False
 
-        self.fig, self.canvas = interactive_figure(figsize=(9.6, 3.9), backend=figure_backend)
+        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.7), backend=figure_backend)
         live = is_live(self.canvas)
         style = {"description_width": "4em"}
         lay = widgets.Layout(width="300px")

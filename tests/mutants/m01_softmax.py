@@ -85,7 +85,7 @@ def softmax_loss_naive(W, X, y, reg):
         for j in range(W.shape[1]):
             dW[:, j] += (p[j] - (j == y[i])) * X[i]
     return loss / n + 0.5 * reg * np.sum(W * W), dW / n
-''', r"dW .*(wrong at|numerical gradient)"),
+''', r"misses the regularization term reg \* W"),
     Mutant("naive_reg_without_half", "softmax_loss_naive", '''
 def softmax_loss_naive(W, X, y, reg):
     n = X.shape[0]
@@ -103,7 +103,7 @@ def softmax_loss_naive(W, X, y, reg):
 def softmax_loss_vectorized(W, X, y, reg):
     loss, dscores = softmax_loss(X @ W, y)
     return loss + 0.5 * reg * np.sum(W * W), X.T @ dscores
-''', r"ignores reg|numerical gradient"),
+''', r"misses the regularization term reg \* W"),
     Mutant("vectorized_dW_transposed", "softmax_loss_vectorized", '''
 def softmax_loss_vectorized(W, X, y, reg):
     loss, dscores = softmax_loss(X @ W, y)
@@ -118,7 +118,7 @@ def softmax_loss_vectorized(W, X, y, reg):
         dW += np.outer(X[i], ds[0])
     n = X.shape[0]
     return total / n + 0.5 * reg * np.sum(W * W), dW / n + reg * W
-''', r"Python loops"),
+''', r"Python loop runs once per sample"),
     Mutant("predict_wrong_axis", "predict", '''
 def predict(W, X):
     return np.argmax(X @ W, axis=0)
@@ -127,4 +127,55 @@ def predict(W, X):
 def predict(W, X):
     return X @ W
 ''', r"shape"),
+    # conventions: dtype, inputs untouched, every documented shape, hyper-parameters equal to 0
+    Mutant("softmax_float64_out", "softmax", """
+def softmax(z):
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+""", r"returns float64 for float32 logits: keep the input's dtype"),
+    Mutant("log_softmax_float64_out", "log_softmax", """
+def log_softmax(z):
+    z = np.asarray(z, dtype=np.float64)
+    s = z - z.max(axis=-1, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=-1, keepdims=True))
+""", r"returns float64 for float32 logits"),
+    Mutant("softmax_in_place", "softmax", """
+def softmax(z):
+    z -= z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+""", r"changed its argument `z` in place"),
+    Mutant("softmax_2d_only", "softmax", """
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+""", r"AxisError|axis 1 is out of bounds|wrong at"),
+    Mutant("vectorized_delegates_to_naive", "softmax_loss_vectorized", """
+def softmax_loss_vectorized(W, X, y, reg):
+    return softmax_loss_naive(W, X, y, reg)
+""", r"Python loop runs once per sample or per class.*softmax_loss_naive"),
+    Mutant("naive_reg_zero_ignored", "softmax_loss_naive", """
+def softmax_loss_naive(W, X, y, reg):
+    reg = reg or 1e-3            # a "default" for reg=0: but a hyper-parameter equal to 0 means 0
+    n = X.shape[0]
+    loss, dW = 0.0, np.zeros_like(W)
+    for i in range(n):
+        s = X[i] @ W
+        s = s - s.max()
+        p = np.exp(s) / np.exp(s).sum()
+        loss -= np.log(p[y[i]])
+        for j in range(W.shape[1]):
+            dW[:, j] += (p[j] - (j == y[i])) * X[i]
+    return loss / n + 0.5 * reg * np.sum(W * W), dW / n + reg * W
+""", r"reg=0"),
+    Mutant("initial_loss_is_probability", "expected_initial_loss", """
+def expected_initial_loss(num_classes):
+    return 1.0 / num_classes
+""", r"probability 1/C"),
+    Mutant("initial_loss_log10", "expected_initial_loss", """
+def expected_initial_loss(num_classes):
+    return float(np.log10(num_classes))
+""", r"natural logarithm"),
 ]

@@ -88,7 +88,7 @@ def relu_forward(x):
 
 def relu_backward(dout, cache):
     return dout * (cache > 0)
-''', r"changed its input .* in place"),
+''', r"changed its argument `x` in place"),
     Mutant("sigmoid_forward_overflows", "sigmoid", '''
 def sigmoid_forward(x):
     s = 1.0 / (1.0 + np.exp(-x))
@@ -200,7 +200,7 @@ class TwoLayerNet:
         da, dW2, db2 = affine_backward(d / n, c2)
         _, dW1, db1 = affine_backward(relu_backward(da, cr), c1)
         return loss, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
-''', r"ignores reg: add the gradient of the L2 term"),
+''', r"is the same with reg=\S+ as with reg=0: it misses the regularization term reg \* W\d"),
     Mutant("two_layer_reg_factor_two", "TwoLayerNet", '''
 class TwoLayerNet:
     def __init__(self, input_dim, hidden_dim, num_classes, weight_scale=1e-3, reg=0.0):
@@ -302,4 +302,80 @@ class TwoLayerNet:
         _, dW1, db1 = affine_backward(relu_backward(da, cr), c1)
         return loss, {"W1": dW1 + self.reg * W1, "b1": db1, "W2": dW2 + self.reg * W2, "b2": db2}
 ''', r"summed over the N=\d+ samples"),
+    # --------------------------------------------------------------- counting paths
+    Mutant("count_paths_all_units", "count_paths", """
+def count_paths(widths):
+    return int(np.prod(widths))
+
+def count_edges(widths):
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+""", r"from ONE input unit to ONE output unit"),
+    Mutant("count_paths_sum", "count_paths", """
+def count_paths(widths):
+    return sum(widths[1:-1]) + 1
+
+def count_edges(widths):
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+""", r"adds the widths|choices multiply"),
+    Mutant("count_paths_numpy_overflow", "count_paths", """
+def count_paths(widths):
+    return np.prod(np.array(widths[1:-1], dtype=np.int64))
+
+def count_edges(widths):
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+""", r"NumPy integers overflow"),
+    Mutant("count_edges_counts_units", "count_paths", """
+def count_paths(widths):
+    paths = 1
+    for h in widths[1:-1]:
+        paths *= h
+    return paths
+
+def count_edges(widths):
+    return sum(widths)
+""", r"count_edges counts units"),
+    # --------------------------------------------------------------- conventions
+    Mutant("leaky_relu_backward_float64", "leaky_relu", """
+def leaky_relu_forward(x, alpha=0.01):
+    return np.where(x > 0, x, alpha * x), (x, alpha)
+
+def leaky_relu_backward(dout, cache):
+    x, alpha = cache
+    return dout * np.where(x > 0, 1.0, alpha)
+""", r"leaky_relu_backward returns float64 for float32 input: keep the input's dtype"),
+    Mutant("leaky_relu_alpha_zero_ignored", "leaky_relu", """
+def leaky_relu_forward(x, alpha=0.01):
+    alpha = alpha or 0.01
+    return np.where(x > 0, x, alpha * x), (x, alpha)
+
+def leaky_relu_backward(dout, cache):
+    x, alpha = cache
+    return np.where(x > 0, dout, alpha * dout)
+""", r"alpha=0 means slope 0 there"),
+    Mutant("elu_backward_kink_at_zero", "elu", """
+def elu_forward(x, alpha=1.0):
+    out = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+    return out, (x, out, alpha)
+
+def elu_backward(dout, cache):
+    x, out, alpha = cache
+    return np.where(x >= 0, dout, dout * (out + alpha))
+""", r"wrong entries are where x == 0"),
+    Mutant("elu_forward_overflows", "elu", """
+def elu_forward(x, alpha=1.0):
+    out = np.where(x > 0, x, alpha * (np.exp(x) - 1))
+    return out, (x, out, alpha)
+
+def elu_backward(dout, cache):
+    x, out, alpha = cache
+    return np.where(x > 0, dout, dout * (out + alpha))
+""", r"overflow"),
+    Mutant("relu_backward_in_place", "relu", """
+def relu_forward(x):
+    return np.maximum(x, 0.0), x
+
+def relu_backward(dout, cache):
+    dout[cache <= 0] = 0
+    return dout
+""", r"changed its argument `dout` in place"),
 ]

@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 
 from coursekit.data import load_digits_splits  # noqa: E402
 from coursekit.layers import Layer, Model, Sequential  # noqa: E402
-from coursekit.widgets.babysitting import BabysittingExplorer  # noqa: E402
+from coursekit.solver import Solver  # noqa: E402
+from coursekit.widgets.babysitting import BabysittingExplorer, babysit_run  # noqa: E402
 from coursekit.widgets.batch_noise import BatchNoiseExplorer  # noqa: E402
 from coursekit.widgets.optimizer_race import OptimizerRace  # noqa: E402
 from coursekit.widgets.schedules import ScheduleExplorer, TerminalVelocity  # noqa: E402
@@ -202,6 +203,13 @@ def main():
         lambda i: setattr(baby.slider, "value", i % len(baby.runs)), runs)))
     rows.append(("BabysittingExplorer: kernel render per browser frame (Agg)", median_ms(
         lambda i: baby.fig.canvas.draw(), few)))
+    # what judging on validation and recording the update-to-weight ratio cost, against a plain
+    # Solver run with the same settings, measured in the same run (ratio, not an absolute time)
+    plain = median_ms(lambda i: Solver(make_net(), data, update_rule=sgd, optim_config={"learning_rate": 0.1},
+                                       batch_size=64, num_epochs=3, num_train_samples=200, verbose=False,
+                                       progress=False, seed=0).train(), few)
+    recorded = median_ms(lambda i: babysit_run(make_net, data, sgd, 0.1, num_epochs=3), few)
+    rows.append(("babysit_run (validation loss + update ratio) / plain Solver run", recorded / plain))
 
     ms, noise = once_ms(lambda: BatchNoiseExplorer(make_net, data, sgd, minibatches, learning_rate=0.1,
                                                    num_epochs=3, batch_sizes=[1, 4, 16, 64, 256]))
@@ -226,7 +234,8 @@ def main():
     width = max(len(name) for name, _ in rows)
     print(f"median over {runs} runs (renders and the dropdown over {few}; precomputations once)")
     for name, ms in rows:
-        print(f"  {name:<{width}}  {ms:9.2f} ms")
+        unit = "x" if name.startswith("babysit_run") else "ms"
+        print(f"  {name:<{width}}  {ms:9.2f} {unit}")
 
 
 if __name__ == "__main__":

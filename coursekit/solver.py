@@ -16,6 +16,12 @@ Hyper-parameters can follow a schedule, per epoch or per iteration::
            schedules={"momentum": lambda it: min(0.9, 0.5 + 0.4 * it / 100)},  # warm-up
            schedule_per="iteration", num_epochs=10)
 
+Exploding gradients can be clipped with your ``clip_grad_norm`` (assignment 03) before
+every update::
+
+    Solver(model, data, update_rule=sgd, clip_grad_norm=clip_grad_norm, max_norm=5.0)
+    solver.grad_norm_history   # the global gradient norm before clipping, per iteration
+
 The update rule is ``rule(w, dw, config=None) -> (next_w, config)``. coursekit gives
 you exactly one, :func:`sgd`; you write the others (momentum, Adam, ...) in
 assignment 03 and pass them in.
@@ -117,6 +123,12 @@ class Solver:
     verbose : bool
         Print one line per epoch (loss, accuracies, learning rate) and why
         training stopped early, if it did.
+    clip_grad_norm : callable or None
+        ``clip_grad_norm(grads, max_norm) -> (clipped, total_norm)`` (you write it in
+        assignment 03): called on every minibatch's gradients before the update, with
+        ``max_norm``. None (the default): no clipping.
+    max_norm : float or None
+        The largest global gradient norm allowed; required (> 0) with ``clip_grad_norm``.
     progress : bool or None
         Show a progress bar (a widget in notebooks, text on stderr elsewhere).
         None: on, except while nbgrader grades (``NBGRADER_EXECUTION`` is set),
@@ -130,6 +142,9 @@ class Solver:
     ----------
     loss_history : list of float
         One entry per iteration.
+    grad_norm_history : list of float
+        With ``clip_grad_norm``: the global gradient norm before clipping, one entry per
+        update (empty without clipping).
     train_acc_history, val_acc_history, lr_history : list of float
         One entry per completed epoch (``lr_history``: the rate of the epoch's last
         update, nan if the rule keeps no ``"learning_rate"``).
@@ -149,7 +164,7 @@ class Solver:
                  lr_schedule=None, schedules=None, schedule_per="epoch", lr_decay=1.0,
                  batch_size=100, num_epochs=10,
                  num_train_samples=1000, num_val_samples=None, print_every=None,
-                 verbose=True, progress=None, seed=None):
+                 verbose=True, progress=None, seed=None, clip_grad_norm=None, max_norm=None):
         if not (hasattr(model, "params") and callable(getattr(model, "loss", None))):
             raise TypeError("model needs a `params` dict and a `loss(X, y=None)` method")
         missing = [k for k in ("X_train", "y_train", "X_val", "y_val") if k not in data]
@@ -174,6 +189,14 @@ class Solver:
             raise ValueError("give a learning-rate schedule or lr_decay, not both")
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if clip_grad_norm is not None:
+            if not callable(clip_grad_norm):
+                raise TypeError(f"clip_grad_norm must be your function clip_grad_norm(grads, max_norm), "
+                                f"got {type(clip_grad_norm).__name__}")
+            if max_norm is None or not float(max_norm) > 0:
+                raise ValueError(f"clipping needs max_norm > 0, got {max_norm!r}")
+        elif max_norm is not None:
+            raise ValueError("max_norm was given without clip_grad_norm: pass your clip_grad_norm too")
 
         self.model = model
         self.X_train, self.y_train = data["X_train"], data["y_train"]
@@ -186,6 +209,8 @@ class Solver:
         self.print_every, self.verbose = print_every, verbose
         self.progress = (not os.environ.get("NBGRADER_EXECUTION")) if progress is None else bool(progress)
         self.seed = seed
+        self.clip_grad_norm = clip_grad_norm
+        self.max_norm = None if max_norm is None else float(max_norm)
         shuffle_seq, sample_seq = np.random.SeedSequence(seed).spawn(2)
         self._shuffle_rng = np.random.default_rng(shuffle_seq)
         self._sample_rng = np.random.default_rng(sample_seq)
@@ -194,6 +219,7 @@ class Solver:
                               for p in model.params}
         self.epoch = 0
         self.loss_history, self.train_acc_history = [], []
+        self.grad_norm_history = []
         self.val_acc_history, self.lr_history = [], []
         self.best_val_acc, self.best_epoch, self.best_params = 0.0, None, {}
         self.stopped_reason = None
@@ -215,6 +241,13 @@ class Solver:
         self.loss_history.append(loss)
         if not math.isfinite(loss):
             return loss
+        if self.clip_grad_norm is not None:
+            result = self.clip_grad_norm(grads, self.max_norm)
+            if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], dict)):
+                raise ValueError(f"clip_grad_norm must return (clipped, total_norm) with clipped a dict; "
+                                 f"it returned {type(result).__name__}")
+            grads, total_norm = result
+            self.grad_norm_history.append(float(total_norm))
         for p in list(self.model.params):
             if p not in grads:
                 raise KeyError(f"model.loss returned no gradient for parameter {p!r}")

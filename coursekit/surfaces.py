@@ -13,6 +13,10 @@ the minimum and a plotting window:
   with its minimum at ``(1, 1)``.
 - ``"beale"``: ``(1.5 - x + xy)**2 + (2.25 - x + xy**2)**2 + (2.625 - x + xy**3)**2``,
   flat plateaus and steep walls, minimum at ``(3, 0.5)``.
+- ``"walls"``: ``0.5 r**2 + 0.05 r**4`` with ``r**2 = x**2 + y**2``, a bowl whose walls
+  steepen: the gradient grows like ``r**3``, so a learning rate that is fine near the
+  minimum throws the first steps ever further out (exploding gradients) unless the
+  gradient's norm is clipped.
 
 ``value`` and ``gradient`` take points of shape ``(..., 2)``: one point ``(2,)``
 for an optimizer step, a whole grid for contours::
@@ -32,7 +36,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Surface", "SURFACES", "get_surface", "ravine", "saddle", "rosenbrock", "beale"]
+__all__ = ["Surface", "SURFACES", "get_surface", "ravine", "saddle", "rosenbrock", "beale", "walls"]
 
 
 # --------------------------------------------------------------------- the functions
@@ -80,6 +84,19 @@ def _beale_grad(x, y):
     dx = 2.0 * (a * (y - 1.0) + b * (y * y - 1.0) + c * (y ** 3 - 1.0))
     dy = 2.0 * x * (a + 2.0 * b * y + 3.0 * c * y * y)
     return dx, dy
+
+
+WALLS_QUARTIC = 0.05  # f = 0.5 r^2 + WALLS_QUARTIC r^4: gradient (1 + 4 WALLS_QUARTIC r^2) (x, y)
+
+
+def _walls(x, y):
+    r2 = x * x + y * y
+    return 0.5 * r2 + WALLS_QUARTIC * r2 * r2
+
+
+def _walls_grad(x, y):
+    factor = 1.0 + 4.0 * WALLS_QUARTIC * (x * x + y * y)
+    return factor * x, factor * y
 
 
 # --------------------------------------------------------------------- the class
@@ -178,6 +195,13 @@ SURFACES = {
         xlim=(-1.0, 4.5), ylim=(-2.0, 2.0), lr={"sgd": 1e-2, "adaptive": 0.05}, log_levels=True,
         note="Plateaus and steep walls: the gradient's size changes by orders of magnitude "
              "from place to place, so a single learning rate fits nowhere."),
+    "walls": Surface(
+        "walls", "walls: 0.5 r\u00b2 + 0.05 r\u2074", _walls, _walls_grad,
+        start=(-8.0, 6.0), minimum=(0.0, 0.0), f_min=0.0, xlim=(-11.0, 11.0), ylim=(-8.0, 8.0),
+        lr={"sgd": 0.01, "adaptive": 0.3}, log_levels=True,
+        note="The walls steepen like r\u00b3: from the start (r = 10) SGD with learning rate 0.1 "
+             "overshoots further at every step and explodes; clipping the gradient's norm walks "
+             "it down the wall and it converges."),
 }
 
 
@@ -202,4 +226,4 @@ def _grid(name, n):
 
 
 # The functions themselves, for plotting or testing: f(x, y).
-ravine, saddle, rosenbrock, beale = _ravine, _saddle, _rosenbrock, _beale
+ravine, saddle, rosenbrock, beale, walls = _ravine, _saddle, _rosenbrock, _beale, _walls

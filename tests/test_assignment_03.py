@@ -8,7 +8,10 @@ from .harness import assert_blank_scores_zero, assert_full_marks, assert_mutant_
 from .mutants.m03_optimizers import MUTANTS
 
 A = "03_optimizers"
-UNITS = units_of(A)
+UNITS = units_of(A)  # every solution cell: code units, autograded answers, written answers
+CONTRACT_UNITS = ["sgd", "lr_schedules", "minibatches", "sgd_momentum", "nesterov_momentum",
+                  "adagrad", "rmsprop", "adam", "clip_grad_norm"]
+NUMERIC_ANSWERS = ["q_noise_ratio", "q_terminal_velocity"]
 RULES = ("sgd", "sgd_momentum", "nesterov_momentum", "adagrad", "rmsprop", "adam")
 
 
@@ -30,12 +33,113 @@ def run(rule, w, grads, config=None):
 
 
 def test_every_contract_unit_has_a_solution_cell_and_tests():
-    assert UNITS == ["sgd", "lr_schedules", "minibatches", "sgd_momentum", "nesterov_momentum",
-                     "adagrad", "rmsprop", "adam"]
+    code_units = [u for u in UNITS if u in CONTRACT_UNITS]
+    assert code_units == CONTRACT_UNITS
     result = run_tests(A)
-    for unit in UNITS:
+    for unit in CONTRACT_UNITS:
         assert len(unit_tests(result, unit, UNITS)) >= 2, unit  # partial credit is real
-    assert result.max_score() >= 25
+    for unit in NUMERIC_ANSWERS:
+        assert unit_tests(result, unit, UNITS) == [f"test_{unit}"]
+    assert result.max_score() >= 40
+
+
+def _nb(path):
+    import nbformat
+    return nbformat.read(path, as_version=4)
+
+
+def test_written_questions_are_manually_graded_cells_whose_rubric_stays_out_of_the_release():
+    from .harness import ROOT, meta, notebook_path
+    written = [c for c in _nb(notebook_path(A)).cells
+               if c.cell_type == "markdown" and meta(c).get("solution") and meta(c).get("grade")]
+    assert len(written) >= 3
+    for cell in written:
+        m = meta(cell)
+        assert m["grade_id"].startswith("q_") and m["points"] > 0 and not m.get("locked"), m
+        body = cell.source.split("### BEGIN SOLUTION", 1)[1].split("### END SOLUTION", 1)[0]
+        assert "rubric" in body.lower() and body.count("point") >= 2, m["grade_id"]
+    released = {meta(c).get("grade_id"): c for c in _nb(ROOT / "assignments" / A / "optimizers.ipynb").cells}
+    text = (ROOT / "assignments" / A / "optimizers.ipynb").read_text()
+    assert "rubric" not in text.lower()
+    for cell in written:
+        out = released[meta(cell)["grade_id"]]
+        assert out.cell_type == "markdown" and "YOUR ANSWER HERE" in out.source
+        assert meta(out)["points"] == meta(cell)["points"] and meta(out)["solution"] and meta(out)["grade"]
+
+
+def test_no_unit_calls_another_graded_unit():
+    """03's units are independent, so no hidden test needs with_reference (one bug, one charge holds)."""
+    import re
+    from .harness import meta, notebook_path
+    cells = {meta(c)["grade_id"]: c.source for c in _nb(notebook_path(A)).cells
+             if c.cell_type == "code" and meta(c).get("solution")}
+    defined = {gid: set(re.findall(r"^def (\w+)\(", src, re.M)) for gid, src in cells.items()}
+    for gid, src in cells.items():
+        body = src.split("### BEGIN SOLUTION", 1)[-1]
+        for other, names in defined.items():
+            if other != gid:
+                called = [n for n in names if re.search(rf"\b{n}\(", body)]
+                assert not called, f"{gid} calls {called} of {other}: use with_reference in its hidden tests"
+
+
+def test_defaults_test_does_not_blame_the_config_for_unrelated_failures():
+    from .harness import assert_mutant_caught
+    mutant = next(m for m in MUTANTS if m.name == "adagrad_no_epsilon")
+    result = assert_mutant_caught(A, mutant, UNITS)
+    message = result.cells["test_adagrad_defaults"].message
+    assert "RuntimeWarning" in message and "without a config" not in message, message
+    missing = next(m for m in MUTANTS if m.name == "momentum_no_default_config")
+    result = assert_mutant_caught(A, missing, UNITS)
+    assert "without a config (config=None)" in result.cells["test_sgd_momentum_defaults"].message
+
+
+def test_state_not_stored_is_not_called_not_returned():
+    from .harness import assert_mutant_caught
+    mutant = next(m for m in MUTANTS if m.name == "momentum_velocity_never_stored")
+    result = assert_mutant_caught(A, mutant, UNITS)
+    message = result.cells["test_sgd_momentum_defaults"].message
+    assert "did not store its velocity in config" in message and "forget to" not in message, message
+    assert not any("forget to `return`" in c.message for c in result.cells.values())
+
+
+def test_in_place_messages_speak_of_update_rules_not_layers():
+    from .harness import assert_mutant_caught
+    for name in ("sgd_changes_w_in_place", "rmsprop_squares_dw_in_place", "adagrad_cache_updated_in_place"):
+        mutant = next(m for m in MUTANTS if m.name == name)
+        result = assert_mutant_caught(A, mutant, UNITS)
+        for gid in result.failed():
+            message = result.cells[gid].message
+            assert "np.maximum" not in message and "argument 1" not in message, (name, message)
+
+
+def test_the_notebook_leaves_few_figures_open_and_fits_the_output_area(monkeypatch):
+    """Run every code cell in process (as `%matplotlib widget` keeps them, pyplot figures stay open)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from .harness import _MAGIC, notebook_path
+
+    matplotlib.use("Agg")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "1")   # the notebook's small demos
+    widths = []
+    original = Figure.__init__
+
+    def recording_init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        widths.append(self.get_figwidth())
+
+    monkeypatch.setattr(Figure, "__init__", recording_init)
+    plt.close("all")
+    ns = {"__name__": "__main__"}
+    monkeypatch.chdir(notebook_path(A).parent)
+    for cell in _nb(notebook_path(A)).cells:
+        if cell.cell_type == "code":
+            exec(compile(_MAGIC.sub("", cell.source), "<cell>", "exec"), ns)
+    try:
+        assert len(plt.get_fignums()) <= 20
+        assert widths and max(widths) <= 9.0, widths   # inches, at default dpi: fits JupyterLab's output area
+    finally:
+        plt.close("all")
 
 
 def test_reference_scores_full_marks_for_several_seeds():
@@ -155,5 +259,9 @@ def test_mutant_loses_points_on_its_unit_with_a_clear_message(mutant):
 
 def test_there_are_at_least_fifteen_mutants_covering_every_unit():
     assert len(MUTANTS) >= 15
-    assert {m.unit for m in MUTANTS} == set(UNITS)
+    assert {m.unit for m in MUTANTS} == set(CONTRACT_UNITS + NUMERIC_ANSWERS)
+    kinds = {"in place": r"in_place", "float32": r"float", "zero hyper-parameter": r"zero", "shape": r"flattens"}
+    for kind, pattern in kinds.items():
+        import re
+        assert any(re.search(pattern, m.name) for m in MUTANTS), kind
     assert len({m.name for m in MUTANTS}) == len(MUTANTS)

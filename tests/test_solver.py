@@ -378,3 +378,85 @@ def test_two_layer_model_learns_a_nonlinear_problem():
     assert "best_val_acc" in repr(solver)
 
 
+
+
+# --- gradient clipping (assignment 03's clip_grad_norm plugs in) ---------------------------
+
+class Steep:
+    """A "model" whose loss is 0.5 r^2 + 0.05 r^4 in its two weights: steep walls, exploding gradients."""
+
+    def __init__(self, start=(-8.0, 6.0)):
+        self.params = {"w": np.array(start, dtype=float)}
+
+    def loss(self, X, y=None):
+        if y is None:
+            return np.zeros((len(X), 2))
+        w = self.params["w"]
+        r2 = float(w @ w)
+        return 0.5 * r2 + 0.05 * r2 * r2, {"w": (1.0 + 0.2 * r2) * w}
+
+
+def _clip(grads, max_norm):
+    """The tests' own clip_grad_norm (PyTorch's rule)."""
+    total = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads.values())))
+    scale = min(1.0, max_norm / (total + 1e-6))
+    return {k: g * scale for k, g in grads.items()}, total
+
+
+def _steep_data(n=4):
+    X = np.zeros((n, 1))
+    return {"X_train": X, "y_train": np.zeros(n, int), "X_val": X, "y_val": np.zeros(n, int)}
+
+
+def test_solver_clips_every_update_and_records_the_norm_before_clipping():
+    calls = []
+
+    def clip(grads, max_norm):
+        calls.append((grads["w"].copy(), max_norm))
+        return _clip(grads, max_norm)
+
+    model = Steep()
+    solver = Solver(model, _steep_data(), update_rule=sgd, optim_config={"learning_rate": 0.1},
+                    batch_size=4, num_epochs=1, verbose=False, progress=False, seed=0,
+                    clip_grad_norm=clip, max_norm=5.0)
+    w0 = model.params["w"].copy()
+    solver._step(np.arange(4))
+    g0 = (1.0 + 0.2 * float(w0 @ w0)) * w0
+    np.testing.assert_allclose(calls[0][0], g0)
+    assert calls[0][1] == 5.0
+    assert solver.grad_norm_history == [pytest.approx(np.linalg.norm(g0))]
+    # the update used the clipped gradient: a step of length lr * max_norm
+    assert np.linalg.norm(model.params["w"] - w0) == pytest.approx(0.1 * 5.0, rel=1e-6)
+
+
+def test_clipping_tames_a_run_that_explodes_without_it():
+    plain = Solver(Steep(), _steep_data(), update_rule=sgd, optim_config={"learning_rate": 0.1},
+                   batch_size=4, num_epochs=60, verbose=False, progress=False, seed=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain.train()
+    assert plain.stopped_reason is not None and plain.grad_norm_history == []
+    clipped = Solver(Steep(), _steep_data(), update_rule=sgd, optim_config={"learning_rate": 0.1},
+                     batch_size=4, num_epochs=60, verbose=False, progress=False, seed=0,
+                     clip_grad_norm=_clip, max_norm=5.0).train()
+    assert clipped.stopped_reason is None and clipped.loss_history[-1] < 1e-3
+    assert clipped.grad_norm_history[0] > 100 > 5 > clipped.grad_norm_history[-1]
+
+
+def test_solver_without_clipping_is_unchanged_and_clip_arguments_are_checked():
+    a = Solver(Steep((1.0, 0.5)), _steep_data(), update_rule=sgd, optim_config={"learning_rate": 0.1},
+               batch_size=4, num_epochs=5, verbose=False, progress=False, seed=0).train()
+    b = Solver(Steep((1.0, 0.5)), _steep_data(), update_rule=sgd, optim_config={"learning_rate": 0.1},
+               batch_size=4, num_epochs=5, verbose=False, progress=False, seed=0,
+               clip_grad_norm=_clip, max_norm=1e9).train()
+    assert a.loss_history == b.loss_history and a.grad_norm_history == [] and len(b.grad_norm_history) == 5
+    with pytest.raises(ValueError, match="max_norm > 0"):
+        Solver(Steep(), _steep_data(), clip_grad_norm=_clip)
+    with pytest.raises(ValueError, match="without clip_grad_norm"):
+        Solver(Steep(), _steep_data(), max_norm=1.0)
+    with pytest.raises(TypeError, match="must be your function"):
+        Solver(Steep(), _steep_data(), clip_grad_norm=5.0, max_norm=1.0)
+    bad = Solver(Steep(), _steep_data(), clip_grad_norm=lambda g, m: g, max_norm=1.0, verbose=False,
+                 progress=False)
+    with pytest.raises(ValueError, match=r"must return \(clipped, total_norm\)"):
+        bad.train()

@@ -493,3 +493,57 @@ def test_widget_modules_ship_no_update_rule():
         names = set(vars(module))
         assert not names & {"sgd_momentum", "nesterov_momentum", "adagrad", "rmsprop", "adam",
                             "step_decay", "exponential_decay", "cosine_decay", "minibatches"}
+
+
+# --------------------------------------------------------------------------- issue 11: validation, update ratio, widths
+
+
+def test_classify_runs_judges_on_validation_not_training_loss():
+    # the last run ends with the lowest training loss but a poor validation loss (edge of divergence)
+    runs = [dict(_run(1e-2, 2.3, 1.0), first_val_loss=2.3, final_val_loss=1.1),
+            dict(_run(1e-1, 2.3, 0.20), first_val_loss=2.3, final_val_loss=0.30),
+            dict(_run(1.0, 2.3, 0.05), first_val_loss=2.3, final_val_loss=1.4),
+            dict(_run(3.0, 2.3, 0.5), first_val_loss=2.3, final_val_loss=math.inf)]
+    assert classify_runs(runs) == ["too low", "good", "too high", "diverging"]
+    # judged on the training loss alone, the edge-of-divergence run would have been "good"
+    train_only = [{k: v for k, v in r.items() if "val" not in k} for r in runs[:3]]
+    assert classify_runs(train_only)[2] == "good"
+
+
+def test_babysit_run_records_validation_loss_and_update_ratio(data):
+    slow = babysit_run(make_model, data, sgd, 1e-3, num_epochs=2, batch_size=20)
+    fast = babysit_run(make_model, data, sgd, 1.0, num_epochs=2, batch_size=20)
+    for run in (slow, fast):
+        assert run["val_loss"].shape == (2,) and np.isfinite(run["first_val_loss"])
+        assert run["final_val_loss"] == run["val_loss"][-1]
+    assert fast["final_val_loss"] < fast["first_val_loss"]
+    # while the weights barely move, the update-to-weight ratio is proportional to the rate
+    tiny = [babysit_run(make_model, data, sgd, lr, num_epochs=1, batch_size=20)["update_ratio"] for lr in (1e-6, 1e-5)]
+    assert tiny[1] / tiny[0] == pytest.approx(10.0, rel=0.02)
+    # and it is |lr * dW| / |W| of the weight matrix (the first step, by hand)
+    model = make_model()
+    w = model.params["W"]
+    dw = model.loss(data["X_train"][:20], data["y_train"][:20])[1]["W"]
+    assert tiny[0] == pytest.approx(1e-6 * np.linalg.norm(dw) / np.linalg.norm(w), rel=0.5)
+
+
+def test_babysitting_explorer_draws_the_update_ratio_and_rule_of_thumb(data):
+    ex = BabysittingExplorer(make_model, data, update_rule=sgd, num_epochs=2, batch_size=20,
+                             learning_rates=[1e-3, 1e-1, 1.0])
+    ax = ex.artists["ax_ratio"]
+    assert ax.get_yscale() == "log" and "1e-3" in ax.get_title()
+    assert any(np.allclose(line.get_ydata(), 1e-3) for line in ax.get_lines())
+    ex.slider.value = 2
+    assert "update/weight ratio" in ex.status.value and "validation loss" in ex.status.value
+    assert ex.artists["ratio_marker"].get_xdata()[0] == 1.0
+
+
+def test_widget_figures_fit_the_output_area(data):
+    figures = [OptimizerRace(RULES).fig, TerminalVelocity(sgd_momentum).fig,
+               ScheduleExplorer(step_decay, exponential_decay, cosine_decay).fig,
+               BabysittingExplorer(make_model, data, update_rule=sgd, num_epochs=1, batch_size=40,
+                                   learning_rates=[1e-2, 1.0]).fig,
+               BatchNoiseExplorer(make_model, data, sgd, minibatches, batch_sizes=[10, 40], num_epochs=1,
+                                  probes=2).fig]
+    for fig in figures:
+        assert fig.get_figwidth() <= 9.0 and fig.dpi <= 100, fig.get_size_inches()

@@ -213,7 +213,7 @@ class BatchNoiseExplorer(widgets.VBox):
             self.children = [self.status]
             return
         start = batch_size if batch_size in sizes else min(sizes, key=lambda b: abs(np.log(b / 32)))
-        self.fig, self.canvas = interactive_figure(figsize=(11.0, 3.7), backend=figure_backend)
+        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.7), backend=figure_backend)
         self.slider = widgets.SelectionSlider(
             options=[(str(b), b) for b in sizes], value=start, description="batch size B",
             continuous_update=is_live(self.canvas), style={"description_width": "7em"},

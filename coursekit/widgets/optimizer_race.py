@@ -240,7 +240,7 @@ class OptimizerRace(widgets.VBox):
         self.results = {}
         self.last_update_ms = float("nan")
 
-        self.fig, self.canvas = interactive_figure(figsize=(10.0, 4.2), backend=figure_backend)
+        self.fig, self.canvas = interactive_figure(figsize=(9.0, 4.0), backend=figure_backend)
         live = is_live(self.canvas)
         style, lay = {"description_width": "7.5em"}, widgets.Layout(width="320px")
 

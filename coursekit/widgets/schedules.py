@@ -100,7 +100,7 @@ class ScheduleExplorer(widgets.VBox):
                  figure_backend="auto"):
         super().__init__()
         self.fns = dict(zip(_NAMES, (step_decay, exponential_decay, cosine_decay)))
-        self.fig, self.canvas = interactive_figure(figsize=(11.0, 3.3), backend=figure_backend)
+        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.3), backend=figure_backend)
         live = is_live(self.canvas)
         style, lay = {"description_width": "5em"}, widgets.Layout(width="300px")
         d = SCHEDULE_DEFAULTS
@@ -279,7 +279,7 @@ class TerminalVelocity(widgets.VBox):
         if not callable(sgd_momentum):
             raise TypeError("TerminalVelocity needs your sgd_momentum function")
         self.rule, self.steps = sgd_momentum, int(steps)
-        self.fig, self.canvas = interactive_figure(figsize=(10.0, 3.4), backend=figure_backend)
+        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.4), backend=figure_backend)
         live = is_live(self.canvas)
         style, lay = {"description_width": "7em"}, widgets.Layout(width="320px")
         self.sliders = {

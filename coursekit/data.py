@@ -7,6 +7,9 @@
   images live only on the grader's side (``solutions/.heldout/digits_heldout.npz``),
   so a model graded on them cannot have seen their labels.
 - Two small 2-D toy sets drawn on demand: the CS231n spirals and Gaussian blobs.
+- The training curves of 04's diagnosis exercise (``diagnosis_curves.npz``): five
+  panels A-E, each a run with one thing wrong; which is which is for the student
+  to find (the key is the grader's).
 
 Nothing is loaded at import time; the digits file is read once, on first use.
 
@@ -30,6 +33,7 @@ __all__ = [
     "SPLITS",
     "load_digits",
     "load_digits_splits",
+    "load_diagnosis_curves",
     "make_blobs",
     "make_spirals",
 ]
@@ -122,6 +126,25 @@ def load_digits_splits(flatten: bool = True, scale: bool = True) -> dict[str, np
     for split in ("train", "val", "test"):
         data[f"X_{split}"], data[f"y_{split}"] = load_digits(split, flatten, scale)
     return data
+
+
+def load_diagnosis_curves() -> dict[str, dict[str, np.ndarray]]:
+    """The five panels of training curves of the diagnosis exercise (04_training).
+
+    Returns
+    -------
+    dict
+        ``{"A": {"train_loss", "val_loss", "train_acc", "val_acc"}, ..., "E": {...}}``,
+        each an array of float64 of shape (epochs,), one value per epoch.
+    """
+    path = resources.files("coursekit").joinpath("data", "diagnosis_curves.npz")
+    with path.open("rb") as fh, np.load(fh) as npz:
+        arrays = {key: npz[key].astype(np.float64) for key in npz.files}
+    panels: dict[str, dict[str, np.ndarray]] = {}
+    for key, values in sorted(arrays.items()):
+        letter, curve = key.split("_", 1)
+        panels.setdefault(letter, {})[curve] = values
+    return panels
 
 
 def _apportion(counts: np.ndarray, size: int) -> np.ndarray:

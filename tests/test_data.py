@@ -165,6 +165,22 @@ def test_import_loads_nothing_and_not_sklearn():
     assert result.returncode == 0, result.stderr
 
 
+def test_diagnosis_curves_are_shipped_as_five_panels():
+    from coursekit.data import load_diagnosis_curves
+
+    panels = load_diagnosis_curves()
+    assert sorted(panels) == list("ABCDE")
+    for letter, curves in panels.items():
+        assert sorted(curves) == ["train_acc", "train_loss", "val_acc", "val_loss"], letter
+        lengths = {len(v) for v in curves.values()}
+        assert lengths == {30} and all(np.all(np.isfinite(v)) for v in curves.values()), letter
+        assert np.all((curves["train_acc"] >= 0) & (curves["train_acc"] <= 1)), letter
+    # the key is not shipped: no cause is named anywhere in the package's data
+    raw = resources.files("coursekit").joinpath("data", "diagnosis_curves.npz").read_bytes()
+    for word in (b"overfit", b"learning", b"init", b"mismatch"):
+        assert word not in raw
+
+
 # ------------------------------------------------------------------ toy sets
 
 

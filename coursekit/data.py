@@ -1,9 +1,15 @@
 """Data sets for the course, all shipped with the package (no download).
 
-- The 8x8 handwritten digits (1,797 images, 10 classes; the UCI "optdigits" test
-  set as packaged by scikit-learn), stored in ``coursekit/data/digits.npz`` with a
-  fixed, stratified train/val/test split of 1197 / 300 / 300 images.
+- The 8x8 handwritten digits (the UCI "optdigits" test set as packaged by
+  scikit-learn, 1,797 images, 10 classes), split once, stratified, into train /
+  val / test / held-out parts of 1197 / 300 / 150 / 150 images. The package ships
+  the first three (``coursekit/data/digits.npz``, 1,647 images); the 150 held-out
+  images live only on the grader's side (``solutions/.heldout/digits_heldout.npz``),
+  so a model graded on them cannot have seen their labels.
 - Two small 2-D toy sets drawn on demand: the CS231n spirals and Gaussian blobs.
+- The training curves of 04's diagnosis exercise (``diagnosis_curves.npz``): five
+  panels A-E, each a run with one thing wrong; which is which is for the student
+  to find (the key is the grader's).
 
 Nothing is loaded at import time; the digits file is read once, on first use.
 
@@ -27,6 +33,7 @@ __all__ = [
     "SPLITS",
     "load_digits",
     "load_digits_splits",
+    "load_diagnosis_curves",
     "make_blobs",
     "make_spirals",
 ]
@@ -38,8 +45,14 @@ DIGITS_CLASSES: tuple[str, ...] = tuple("0123456789")
 SPLITS: tuple[str, ...] = ("train", "val", "test", "all")
 
 _DIGITS_FILE = "digits.npz"
-_SPLIT_SIZES = {"val": 300, "test": 300}  # train gets the rest (1197)
+_SPLIT_SIZES = {"val": 300, "test": 300}  # of all 1797 images; train gets the rest (1197)
 _SPLIT_SEED = 231
+# The 300 "test" images of that split are split again, stratified: 150 stay public (the test
+# split), 150 go to the grader only (never shipped).
+_HELDOUT_SIZES = {"heldout": 150}
+_HELDOUT_SEED = 232
+#: Where the grader-only images live, relative to the course root.
+HELDOUT_PATH = "solutions/.heldout/digits_heldout.npz"
 
 
 # --------------------------------------------------------------------- digits
@@ -64,7 +77,7 @@ def load_digits(
     Parameters
     ----------
     split : {"train", "val", "test", "all"}
-        Which fixed split to return: 1197, 300, 300 or all 1797 images. The split is
+        Which fixed split to return: 1197, 300, 150 or all 1647 shipped images. The split is
         stratified: each class has (within one image) the same share in every split.
     flatten : bool
         If True, each image is a row of 64 pixels; otherwise an 8x8 array.
@@ -107,12 +120,31 @@ def load_digits_splits(flatten: bool = True, scale: bool = True) -> dict[str, np
     -------
     dict
         ``X_train (1197, 64)``, ``y_train (1197,)``, ``X_val (300, 64)``,
-        ``y_val (300,)``, ``X_test (300, 64)``, ``y_test (300,)``; X float64, y int64.
+        ``y_val (300,)``, ``X_test (150, 64)``, ``y_test (150,)``; X float64, y int64.
     """
     data = {}
     for split in ("train", "val", "test"):
         data[f"X_{split}"], data[f"y_{split}"] = load_digits(split, flatten, scale)
     return data
+
+
+def load_diagnosis_curves() -> dict[str, dict[str, np.ndarray]]:
+    """The five panels of training curves of the diagnosis exercise (04_training).
+
+    Returns
+    -------
+    dict
+        ``{"A": {"train_loss", "val_loss", "train_acc", "val_acc"}, ..., "E": {...}}``,
+        each an array of float64 of shape (epochs,), one value per epoch.
+    """
+    path = resources.files("coursekit").joinpath("data", "diagnosis_curves.npz")
+    with path.open("rb") as fh, np.load(fh) as npz:
+        arrays = {key: npz[key].astype(np.float64) for key in npz.files}
+    panels: dict[str, dict[str, np.ndarray]] = {}
+    for key, values in sorted(arrays.items()):
+        letter, curve = key.split("_", 1)
+        panels.setdefault(letter, {})[curve] = values
+    return panels
 
 
 def _apportion(counts: np.ndarray, size: int) -> np.ndarray:
@@ -161,10 +193,28 @@ def _stratified_split(
     return {f"{name}_idx": np.sort(np.concatenate(p)) for name, p in parts.items()}
 
 
-def _build_digits_file(path=None) -> None:  # pragma: no cover - maintainer tool
-    """Rebuild ``coursekit/data/digits.npz`` from scikit-learn (maintainers only).
+def _split_all_digits(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The fixed split of all 1797 digits: ``train/val/test/heldout_idx`` into ``labels``.
 
-    scikit-learn is needed only here, never when the package is used.
+    Train and validation come from the original 1197 / 300 / 300 split; its 300 test
+    images are split again (stratified) into the public test split and the grader's
+    held-out images, 150 each.
+    """
+    split = _stratified_split(labels, _SPLIT_SIZES, _SPLIT_SEED)
+    old_test = split.pop("test_idx")
+    second = _stratified_split(labels[old_test], _HELDOUT_SIZES, _HELDOUT_SEED)
+    split["test_idx"] = old_test[second["train_idx"]]
+    split["heldout_idx"] = old_test[second["heldout_idx"]]
+    return split
+
+
+def _build_digits_file(path=None, heldout_path=None) -> None:  # pragma: no cover - maintainer tool
+    """Rebuild ``coursekit/data/digits.npz`` and the grader's held-out file (maintainers only).
+
+    scikit-learn is needed only here, never when the package is used. The package
+    file holds the train, val and test images only (in their original order, with
+    indices into that subset); the held-out images and labels go to
+    ``heldout_path`` (default: ``<course root>/`` :data:`HELDOUT_PATH`).
     """
     from pathlib import Path
 
@@ -174,14 +224,20 @@ def _build_digits_file(path=None) -> None:  # pragma: no cover - maintainer tool
     images = bunch.images.astype(np.uint8)
     labels = bunch.target.astype(np.uint8)
     assert np.array_equal(images, bunch.images) and np.array_equal(labels, bunch.target)
-    split = _stratified_split(labels, _SPLIT_SIZES, _SPLIT_SEED)
+    split = _split_all_digits(labels)
+    shipped = np.sort(np.concatenate([split[f"{s}_idx"] for s in ("train", "val", "test")]))
+    position = np.full(len(labels), -1)
+    position[shipped] = np.arange(len(shipped))
     path = Path(path or Path(__file__).with_name("data") / _DIGITS_FILE)
     np.savez_compressed(
         path,
-        images=images,
-        labels=labels,
-        **{key: idx.astype(np.uint16) for key, idx in split.items()},
+        images=images[shipped],
+        labels=labels[shipped],
+        **{f"{s}_idx": position[split[f"{s}_idx"]].astype(np.uint16) for s in ("train", "val", "test")},
     )
+    heldout_path = Path(heldout_path or Path(__file__).resolve().parents[1] / HELDOUT_PATH)
+    heldout_path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(heldout_path, images=images[split["heldout_idx"]], labels=labels[split["heldout_idx"]])
 
 
 # ------------------------------------------------------------------- toy sets

@@ -10,12 +10,19 @@ import pytest
 
 from coursekit.gradcheck import check_layer, check_model
 
-from .harness import run_tests, unit_tests, units_of
+import nbformat
+
+from .harness import notebook_path, run_tests, unit_tests, units_of
 from .harness import assert_blank_scores_zero, assert_full_marks, assert_mutant_caught
 from .mutants.m04_training import MUTANTS
 
 A = "04_training"
-UNITS = units_of(A)
+UNITS = units_of(A)  # every solution cell, written answers included (they own no test cells)
+_NB = nbformat.read(notebook_path(A), as_version=4)
+WRITTEN = [c.metadata["nbgrader"]["grade_id"] for c in _NB.cells
+           if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
+CODE_UNITS = [u for u in UNITS if u not in WRITTEN]
+QUESTIONS = [u for u in CODE_UNITS if u.startswith("q_")]  # autograded parts of the written questions
 
 
 @pytest.fixture(autouse=True)
@@ -49,12 +56,54 @@ def digits():
 
 
 def test_every_contract_unit_has_a_solution_cell_and_tests():
-    assert UNITS == ["normalize", "init", "batchnorm", "dropout", "FullyConnectedNet",
-                     "ensemble_predict", "trained_model"]
+    units = [u for u in CODE_UNITS if u not in QUESTIONS]
+    assert units == ["normalize", "init", "batchnorm", "dropout", "FullyConnectedNet", "random_search",
+                     "diagnosis", "ensemble_predict", "trained_model"]
     result = run_tests(A)
-    for unit in UNITS:
+    for unit in units:
         assert len(unit_tests(result, unit, UNITS)) >= 2, unit  # partial credit is real
-    assert result.max_score() >= 40
+    assert len(unit_tests(result, "diagnosis", UNITS)) == 5  # one point per panel
+    for unit in QUESTIONS:
+        assert len(unit_tests(result, unit, UNITS)) == 1, unit
+    assert result.max_score() >= 60
+
+
+def test_written_questions_are_manually_graded_with_rubrics_only_in_the_source():
+    """At least three nbgrader manually graded answer cells with points; rubric in the source, stub in the release."""
+    import json
+
+    from .harness import ROOT
+
+    assert {"q_bn_running", "q_reg_lab", "q_xavier_variance"} <= set(WRITTEN)
+    cells = {c.metadata["nbgrader"]["grade_id"]: c for c in _NB.cells if c.metadata.get("nbgrader", {}).get("grade_id")}
+    for gid in WRITTEN:
+        meta = cells[gid].metadata["nbgrader"]
+        assert meta["grade"] and meta["solution"] and not meta.get("locked") and meta["points"] >= 2, gid
+        assert "### BEGIN SOLUTION" in cells[gid].source and "Rubric" in cells[gid].source, gid
+    release = json.loads((ROOT / "assignments" / A / notebook_path(A).name).read_text())
+    text = json.dumps(release)
+    assert "Rubric" not in text and "BEGIN SOLUTION" not in text and "harmonic-mean" not in text
+    stubs = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in release["cells"]
+             if c["metadata"].get("nbgrader", {}).get("grade_id") in WRITTEN}
+    assert set(stubs) == set(WRITTEN) and all(v.strip() == "YOUR ANSWER HERE" for v in stubs.values()), stubs
+
+
+def test_diagnosis_key_and_heldout_data_stay_out_of_the_release_and_package():
+    import json
+
+    from coursekit.data import HELDOUT_PATH
+
+    from .harness import ROOT
+
+    release_dir = ROOT / "assignments" / A
+    assert sorted(p.name for p in release_dir.iterdir()) == [notebook_path(A).name]
+    text = json.dumps(json.loads((release_dir / notebook_path(A).name).read_text()))
+    assert "does not show" not in text  # the per-panel hints live in hidden tests only
+    answer = run_tests(A).cells  # noqa: F841 - the reference runs (the key is its solution)
+    from coursekit.grading.reference import reference_namespace
+    key = reference_namespace(A).diagnosis()
+    assert f'"A": "{key["A"]}", "B": "{key["B"]}"' not in text
+    assert (ROOT / HELDOUT_PATH).is_file() and not (ROOT / "coursekit" / "data" / "digits_heldout.npz").exists()
 
 
 def test_reference_scores_full_marks_for_several_seeds():
@@ -191,6 +240,15 @@ def test_ensemble_predict_reference(ref):
     assert ref.ensemble_predict([Fixed([[0.2, 0.7, 0.1]])], None).tolist() == [1]
 
 
+def _heldout_rows():
+    from coursekit.data import HELDOUT_PATH
+
+    from .harness import ROOT
+
+    with np.load(ROOT / HELDOUT_PATH) as npz:
+        return npz["images"].reshape(len(npz["images"]), -1) / 16.0, npz["labels"].astype(np.int64)
+
+
 def test_trained_model_reference_is_fast_under_grading_and_accurate(ref, digits):
     for grading, budget in ((True, 20.0), (False, 60.0)):
         start = time.process_time()  # CPU time, as the notebook's hand_in measures it
@@ -199,6 +257,64 @@ def test_trained_model_reference_is_fast_under_grading_and_accurate(ref, digits)
         assert seconds < budget, (grading, seconds)
         acc = np.mean(np.argmax(model.loss(digits["X_test"]), axis=1) == digits["y_test"])
         assert acc >= 0.96, (grading, acc)  # a margin above the required 0.95
+
+
+def test_trained_model_reference_passes_the_heldout_test_on_twenty_seeds(ref, digits):
+    """Calibration: the grading-mode reference clears 0.95 on the perturbed held-out digits with a margin
+    (at least two images to spare out of 150) for 20 run seeds; the perturbation is fresh per seed."""
+    from coursekit.augment import jitter
+    from coursekit.grading import fresh_rng
+
+    model = ref.train_model(digits, grading=True)
+    X, y = _heldout_rows()
+    accs, firsts = [], set()
+    for seed in range(20):
+        import os
+        os.environ["COURSEKIT_SEED"] = str(seed)
+        try:
+            X_seed = jitter(X, fresh_rng("trained_model", announce=False), noise=0.03, intensity=0.1)
+        finally:
+            del os.environ["COURSEKIT_SEED"]
+        firsts.add(round(float(X_seed[0][X_seed[0] > 0][0]), 6))
+        accs.append(np.mean(np.argmax(model.loss(X_seed), axis=1) == y))
+    assert len(firsts) == 20  # a different perturbation every run
+    assert min(accs) >= 0.95 + 2 / 150 - 1e-9, accs
+    print(f"held-out accuracy over 20 seeds: min {min(accs):.3f}, mean {np.mean(accs):.3f}")
+
+
+def test_trained_model_budget_comes_from_the_grader_clock(monkeypatch):
+    """Under coursekit's judge the time is the grader's own measurement, whatever the notebook reports."""
+    from coursekit.grading import measured
+
+    monkeypatch.setattr(measured, "_timer", lambda gid: 80.0 if gid == "trained_model" else None)
+    result = run_tests(A, seed=5)
+    assert result.failed() == ["test_trained_model_accuracy"]
+    assert "timed by the grader" in result.cells["test_trained_model_accuracy"].message
+    monkeypatch.setattr(measured, "_timer", lambda gid: 3.0 if gid == "trained_model" else None)
+    lying = MUTANTS_BY_NAME["untrained_model"].code.replace(
+        "trained_model, training_seconds = hand_in(train_model, data)",
+        "trained_model, training_seconds = hand_in(train_model, data)\ntraining_seconds = 0.0")
+    assert "training_seconds = 0.0" in lying
+    assert run_tests(A, seed=5).failed() == []  # the grader's 3 s are within budget
+
+
+def test_random_search_reference_by_hand(ref):
+    calls = []
+
+    def objective(config):
+        calls.append(config)
+        return -abs(np.log10(config["lr"]) + 2)
+
+    best, trials = ref.random_search(objective, {"lr": (1e-4, 1.0, "log"), "reg": (0.0, 1.0, "linear")}, 3,
+                                     np.random.default_rng(0))
+    u = np.random.default_rng(0).uniform(size=6)
+    assert [list(c.values()) for c, _ in trials] == [[10 ** (-4 + 4 * u[0]), u[1]], [10 ** (-4 + 4 * u[2]), u[3]],
+                                                     [10 ** (-4 + 4 * u[4]), u[5]]]
+    assert best is trials[0][0] and len(calls) == 3
+    best, trials = ref.random_search(lambda c: 1.0, {"a": (0, 1, "linear")}, 4, np.random.default_rng(1))
+    assert best is trials[0][0]  # ties: the first
+    with pytest.raises(ValueError, match="kind"):
+        ref.random_search(lambda c: 0.0, {"a": (0, 1, "cubic")}, 1, np.random.default_rng(0))
 
 
 # ----------------------------------------------------------------------------- mutants
@@ -210,16 +326,73 @@ def test_mutant_loses_points_on_its_unit_with_a_clear_message(mutant):
     assert_mutant_caught(A, mutant, UNITS)
 
 
+MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
+
+
 def test_there_are_at_least_fifteen_mutants_covering_every_unit():
     assert len(MUTANTS) >= 15
-    assert {m.unit for m in MUTANTS} == set(UNITS)
+    assert {m.unit for m in MUTANTS} == set(CODE_UNITS)
     required = {"normalize_own_statistics", "normalize_divides_by_zero_std", "xavier_fan_in_only",
                 "he_without_factor_two", "dropout_not_inverted", "dropout_p_is_drop_probability",
                 "dropout_backward_ignores_mask", "batchnorm_unbiased_variance", "batchnorm_swapped_momentum",
                 "batchnorm_batch_statistics_at_test_time", "batchnorm_dgamma_without_x_hat",
                 "batchnorm_dx_ignores_mean_and_variance", "fcn_l2_on_biases", "fcn_l2_missing_from_gradients",
-                "ensemble_majority_vote", "untrained_model"}
+                "ensemble_majority_vote", "untrained_model", "trained_model_lookup_table",
+                # conventions: inputs untouched, float32 kept, 0 meaning 0, extreme inputs warning-free
+                "normalize_in_place", "dropout_mask_float64", "dropout_scales_input_in_place",
+                "batchnorm_momentum_zero_becomes_default", "batchnorm_upcasts_to_float64", "batchnorm_without_eps",
+                "fcn_upcasts_input", "random_search_draws_by_name", "random_search_keeps_last_best",
+                "diagnosis_gap_swapped"}
     assert required <= {m.name for m in MUTANTS}
+
+
+def test_lookup_table_of_the_shipped_digits_scores_on_visible_tests_only():
+    """Issue 10 (5a): a table of the shipped images passes the validation check but not the grader's held-out test."""
+    result = run_tests(A, replace={"trained_model": MUTANTS_BY_NAME["trained_model_lookup_table"].code}, seed=7)
+    cell = result.cells["test_trained_model_accuracy"]
+    assert "validation accuracy 1.000" in cell.output and not cell.passed
+    assert result.cells["test_trained_model_scores"].passed
+
+
+def test_fully_connected_net_is_not_charged_for_a_batchnorm_bug():
+    """One bug, one charge: a wrong batch norm fails batch-norm tests, while the network's hidden parts
+    run on the reference batch norm (its visible parts may still notice)."""
+    mutant = MUTANTS_BY_NAME["batchnorm_unbiased_variance"]
+    result = run_tests(A, replace={mutant.unit: mutant.code}, seed=3, blank=False)
+    own = unit_tests(result, "batchnorm", UNITS)
+    assert any(g in result.failed() for g in own)
+    fcn_failed = [g for g in unit_tests(result, "FullyConnectedNet", UNITS) if g in result.failed()]
+    for g in fcn_failed:  # any failure left must come from the visible part, before the hidden block
+        assert "hidden" not in result.cells[g].output
+
+
+def test_a_network_test_names_a_missing_dependency():
+    stub = "def batchnorm_forward(x, gamma, beta, bn_param):\n    raise NotImplementedError\n\n" \
+           "def batchnorm_backward(dout, cache):\n    raise NotImplementedError\n"
+    result = run_tests(A, replace={"batchnorm": stub})
+    msg = result.cells["test_FullyConnectedNet_batchnorm"].message
+    assert "calls batchnorm_forward, which is not implemented yet" in msg
+
+
+@pytest.mark.slow
+def test_the_solved_notebook_leaves_at_most_twenty_figures_open(monkeypatch):
+    """Executed top to bottom as the autograder does, the notebook keeps <= 20 figures open, writes
+    nothing to stderr and raises nothing."""
+    import nbclient
+
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    nb = nbformat.read(notebook_path(A), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as _plt\nprint('OPEN FIGURES', len(_plt.get_fignums()))"))
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True,
+                            resources={"metadata": {"path": str(notebook_path(A).parent)}}).execute()
+    problems = [(i, o.get("ename") or o.get("text", "")[:200]) for i, cell in enumerate(nb.cells)
+                if cell.cell_type == "code" for o in cell.outputs
+                if o.output_type == "error" or o.get("name") == "stderr"]
+    assert problems == []
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    assert text.startswith("OPEN FIGURES"), text
+    assert int(text.split()[-1]) <= 20, text
 
 
 def test_mutant_sources_are_current():

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 from importlib import resources
 
 import numpy as np
@@ -16,7 +17,8 @@ from coursekit.data import (
     make_spirals,
 )
 
-SIZES = {"train": 1197, "val": 300, "test": 300, "all": 1797}
+SIZES = {"train": 1197, "val": 300, "test": 150, "all": 1647}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # --------------------------------------------------------------------- digits
@@ -60,10 +62,10 @@ def _split_indices():
 
 def test_splits_are_disjoint_and_cover_everything():
     idx = _split_indices()
-    assert {s: len(i) for s, i in idx.items()} == {"train": 1197, "val": 300, "test": 300}
+    assert {s: len(i) for s, i in idx.items()} == {"train": 1197, "val": 300, "test": 150}
     everything = np.concatenate(list(idx.values()))
-    assert len(np.unique(everything)) == 1797
-    np.testing.assert_array_equal(np.sort(everything), np.arange(1797))
+    assert len(np.unique(everything)) == 1647
+    np.testing.assert_array_equal(np.sort(everything), np.arange(1647))
     X_all, y_all = load_digits("all")
     for split, i in idx.items():
         X, y = load_digits(split)
@@ -80,11 +82,45 @@ def test_splits_are_stratified():
         assert np.all(np.abs(counts - overall * n) <= 1), (split, counts, overall * n)
 
 
-def test_stored_split_is_reproducible_from_its_seed():
-    labels = data._digits_arrays()["labels"]
-    rebuilt = data._stratified_split(labels, data._SPLIT_SIZES, data._SPLIT_SEED)
-    for split, idx in _split_indices().items():
-        np.testing.assert_array_equal(rebuilt[f"{split}_idx"], idx)
+def _heldout():
+    with np.load(ROOT / data.HELDOUT_PATH) as npz:
+        return npz["images"], npz["labels"]
+
+
+def test_stratified_split_is_disjoint_covering_and_reproducible():
+    labels = np.repeat(np.arange(10), [30, 31, 29, 30, 30, 30, 30, 30, 30, 30])
+    a = data._stratified_split(labels, {"val": 60, "test": 30}, seed=1)
+    b = data._stratified_split(labels, {"val": 60, "test": 30}, seed=1)
+    assert {k: len(v) for k, v in a.items()} == {"val_idx": 60, "test_idx": 30, "train_idx": 210}
+    np.testing.assert_array_equal(np.sort(np.concatenate(list(a.values()))), np.arange(300))
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+        assert np.all(np.abs(np.bincount(labels[a[key]], minlength=10) - len(a[key]) / 10) <= 1)
+    assert not np.array_equal(a["val_idx"], data._stratified_split(labels, {"val": 60, "test": 30}, 2)["val_idx"])
+
+
+def test_heldout_images_are_grader_only_stratified_and_not_shipped():
+    """The 150 held-out images exist beside the solutions, are not in the package, and the four
+    parts together are the 1797 digits (no image dropped twice or duplicated by the split)."""
+    images, labels = _heldout()
+    assert images.shape == (150, 8, 8) and images.dtype == np.uint8 and labels.shape == (150,)
+    assert np.all(np.abs(np.bincount(labels, minlength=10) - 15) <= 1)
+    shipped = data._digits_arrays()
+    assert shipped["images"].shape == (1647, 8, 8)
+    assert not (ROOT / "coursekit" / "data" / Path(data.HELDOUT_PATH).name).exists()
+    # each held-out image (as raw pixels) is absent from the shipped images, unless the digits
+    # set itself holds the same picture twice
+    flat = {img.tobytes() for img in shipped["images"]}
+    assert sum(img.tobytes() in flat for img in images) <= 2
+    # split over all 1797 labels: train and val are the published 1197 / 300; test + heldout = 300
+    all_labels = np.concatenate([shipped["labels"], labels])
+    assert len(all_labels) == 1797
+    assert np.all(np.abs(np.bincount(all_labels, minlength=10) - np.bincount(all_labels, minlength=10).mean()) < 10)
+
+
+def test_public_test_split_is_stratified_at_150():
+    _, y = load_digits("test")
+    np.testing.assert_array_equal(np.bincount(y, minlength=10), [15] * 10)
 
 
 def test_load_digits_returns_fresh_copies():
@@ -127,6 +163,22 @@ def test_import_loads_nothing_and_not_sklearn():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_diagnosis_curves_are_shipped_as_five_panels():
+    from coursekit.data import load_diagnosis_curves
+
+    panels = load_diagnosis_curves()
+    assert sorted(panels) == list("ABCDE")
+    for letter, curves in panels.items():
+        assert sorted(curves) == ["train_acc", "train_loss", "val_acc", "val_loss"], letter
+        lengths = {len(v) for v in curves.values()}
+        assert lengths == {30} and all(np.all(np.isfinite(v)) for v in curves.values()), letter
+        assert np.all((curves["train_acc"] >= 0) & (curves["train_acc"] <= 1)), letter
+    # the key is not shipped: no cause is named anywhere in the package's data
+    raw = resources.files("coursekit").joinpath("data", "diagnosis_curves.npz").read_bytes()
+    for word in (b"overfit", b"learning", b"init", b"mismatch"):
+        assert word not in raw
 
 
 # ------------------------------------------------------------------ toy sets

@@ -167,6 +167,39 @@ def test_init_statistics_is_deterministic_and_checks_its_arguments():
         init_statistics(0, "tanh", "weight scale", **LAYERS)
 
 
+def test_gradient_flow_and_update_ratio_say_what_the_lesson_says():
+    """The numbers 04 section 2 quotes: ||dx|| shrinks backwards for 0.01*randn and grows for 1.0*randn
+    (saturated tanh); the update-to-weight ratio is ~1e-3 for Xavier/tanh and He/ReLU, far off otherwise."""
+    kw = dict(width=256, batch=500, learning_rate=0.1, **LAYERS)
+    small = init_statistics(10, "tanh", "weight scale", weight_scale=0.01, **kw)
+    dx = small["input_grad_norms"]
+    assert np.all(np.diff(dx) > 0) and 0.1 < (dx[0] / dx[-1]) ** (1 / 9) < 0.25  # about 6 times smaller per layer
+    assert np.all(small["update_ratio"] < 1e-6)
+    big = init_statistics(10, "tanh", "weight scale", weight_scale=1.0, **kw)
+    assert np.all(big["saturated"] > 0.8)
+    assert np.all(np.diff(big["input_grad_norms"]) < 0)  # grows on its way back (towards layer 1)
+    assert big["update_ratio"][0] > 0.1
+    for init, act in (("Xavier", "tanh"), ("He", "ReLU")):
+        s = init_statistics(10, act, init, inits=INITS, **kw)
+        assert np.all((s["update_ratio"] > 1e-4) & (s["update_ratio"] < 1e-2)), (init, act, s["update_ratio"])
+    fading = init_statistics(10, "ReLU", "Xavier", inits=INITS, **kw)
+    assert fading["update_ratio"][0] < 0.5 * init_statistics(10, "ReLU", "He", inits=INITS, **kw)["update_ratio"][0]
+    # the ratio is linear in the learning rate
+    other = init_statistics(10, "ReLU", "He", inits=INITS, **{**kw, "learning_rate": 0.01})
+    np.testing.assert_allclose(other["update_ratio"] * 10, init_statistics(10, "ReLU", "He", inits=INITS, **kw)["update_ratio"])
+
+
+def test_widget_figures_fit_the_output_area(toy_data):
+    """JupyterLab's output area is about 9 inches wide at the default dpi: nothing wider."""
+    w = InitExplorer(inits=INITS, width=16, batch=10, figure_backend="static", **LAYERS)
+    assert w.fig.get_size_inches()[0] <= 9.0
+    lab = RegularizationLab(TinyNet, toy_data, precompute=False, figure_backend="static", **FAST)
+    assert lab.fig.get_size_inches()[0] <= 9.0
+    for ax in (*w.fig.axes, *lab.fig.axes):  # every panel inside the canvas
+        x0, _, x1, _ = ax.get_position().extents
+        assert 0 <= x0 and x1 <= 1.0
+
+
 def test_exploding_relu_net_is_reported_not_crashed():
     s = init_statistics(10, "ReLU", "weight scale", weight_scale=10.0, width=64, batch=50, **LAYERS)
     assert s["verdict"].startswith(("exploding", "overflow"))
@@ -189,6 +222,9 @@ def test_init_explorer_updates_from_its_controls():
     w.controls["depth"].value = 4
     assert [ax.get_visible() for ax in w.artists["hist_axes"]] == [True] * 4 + [False] * (MAX_DEPTH - 4)
     assert len(w.artists["std"].get_xdata()) == 4
+    assert len(w.artists["dx"].get_xdata()) == 4 and len(w.artists["ratio"].get_ydata()) == 4
+    np.testing.assert_allclose(w.artists["ratio"].get_ydata(), w.state["update_ratio"])
+    np.testing.assert_allclose(w.artists["dx"].get_ydata(), w.state["input_grad_norms"])
     np.testing.assert_allclose(w.artists["hists"][0].get_data().values, w.state["hist"][0])
     assert "ReLU" in w.artists["suptitle"].get_text()
 

@@ -8,11 +8,23 @@ and tanh units saturate at +-1. Xavier (tanh) and He (ReLU) keep them steady.
 
 - :func:`init_statistics` runs the forward and backward pass and returns, per
   layer, the histogram of the activations, their mean and standard deviation,
-  the share of saturated (tanh) or zero (ReLU) units, and the norm of the weight
-  gradient -- a plain function, so tests call it without a browser.
+  the share of saturated (tanh) or zero (ReLU) units, the norm of the gradient
+  flowing back into each layer (``||dx||``), of the weight gradient (``||dW||``),
+  and the update-to-weight ratio ``lr * ||dW|| / ||W||`` of one SGD step -- a
+  plain function, so tests call it without a browser.
 - :class:`InitExplorer` is the widget: initialization (a fixed scale, Xavier or
   He), its scale, the activation and the depth from controls; one histogram per
-  layer on top, the std and the gradient norm per layer below.
+  layer on top; below, per layer, the std of the activations, ``||dx||`` and the
+  update-to-weight ratio (rule of thumb: about 1e-3).
+
+The backward pass starts from the gradient of a *mean* loss over the batch whose
+gradient for one sample has norm about 1 (as softmax's ``p - onehot`` has), so the
+ratio reads as it would in real training at that learning rate. What a bad
+initialization does to it: with tiny weights ``||dx||`` shrinks layer after layer
+on its way back and the ratio is far below 1e-3 (nothing moves); with huge tanh
+weights most units are saturated, the signal is a code of +-1, and the few
+unsaturated units pass on a gradient multiplied by the huge weights, so ``||dx||``
+*grows* backwards and the ratio is far above 1e-3 (every step wrecks the weights).
 
 coursekit ships no layers and no initializers: the forward/backward pairs and the
 ``xavier_init`` / ``he_init`` functions are the notebook's (the student's)::
@@ -33,7 +45,7 @@ import numpy as np
 
 from coursekit.plots import CLASS_COLORS, interactive_figure, is_live, refresh
 
-__all__ = ["INIT_CHOICES", "MAX_DEPTH", "init_statistics", "InitExplorer"]
+__all__ = ["INIT_CHOICES", "MAX_DEPTH", "GOOD_RATIO", "init_statistics", "InitExplorer"]
 
 #: The initializations offered: a fixed ``weight_scale * randn``, or one of the given functions.
 INIT_CHOICES = ("weight scale", "Xavier", "He")
@@ -41,6 +53,9 @@ INIT_CHOICES = ("weight scale", "Xavier", "He")
 MAX_DEPTH = 10
 
 _SATURATED = 0.99  # |tanh| above this counts as saturated
+#: Rule of thumb for the update-to-weight ratio ``lr * ||dW|| / ||W||`` of one step: about 1e-3
+#: (the band drawn is a factor of 10 either way).
+GOOD_RATIO = 1e-3
 
 
 def _weights(init, fan_in, fan_out, rng, weight_scale, inits):
@@ -55,12 +70,13 @@ def _weights(init, fan_in, fan_out, rng, weight_scale, inits):
     return W
 
 
-def _verdict(activation, std, saturated, grad_norms):
+def _verdict(activation, std, saturated, input_grad_norms, update_ratio):
     """One sentence on what the statistics show."""
-    if not (np.all(np.isfinite(std)) and np.all(np.isfinite(grad_norms))):
+    if not (np.all(np.isfinite(std)) and np.all(np.isfinite(input_grad_norms))):
         return "overflow: the activations or gradients are no longer finite numbers"
-    ratio = grad_norms[0] / grad_norms[-1] if grad_norms[-1] > 0 else np.inf
-    grads = f"the weight gradient of layer 1 is {ratio:.2g} times that of the last layer"
+    ratio = input_grad_norms[0] / input_grad_norms[-1] if input_grad_norms[-1] > 0 else np.inf
+    grads = (f"the gradient reaching layer 1 is {ratio:.2g} times the one reaching the last layer, and one "
+             f"step changes layer 1's weights by {update_ratio[0]:.2g} of their size (rule of thumb: ~1e-3)")
     if activation == "tanh" and saturated[-1] > 0.5:
         return (f"saturated: {saturated[-1]:.0%} of the last layer's tanh units are at +-1, where their "
                 f"local gradient 1 - tanh^2 is almost 0; {grads}")
@@ -75,7 +91,7 @@ def _verdict(activation, std, saturated, grad_norms):
 
 
 def init_statistics(depth, activation, init, *, affine, activations, inits=None,
-                    weight_scale=0.01, width=256, batch=500, bins=40, seed=0):
+                    weight_scale=0.01, width=256, batch=500, bins=40, seed=0, learning_rate=0.1):
     """Forward and backward statistics of a deep stack of layers at initialization.
 
     Parameters
@@ -103,6 +119,8 @@ def init_statistics(depth, activation, init, *, affine, activations, inits=None,
     seed : int
         Seed of the ``np.random.Generator`` that draws the inputs, the weights
         (also the one passed to ``inits``) and the upstream gradient.
+    learning_rate : float
+        The step size of the update-to-weight ratio.
 
     Returns
     -------
@@ -115,9 +133,12 @@ def init_statistics(depth, activation, init, *, affine, activations, inits=None,
         few values beyond the last edge);
         ``mean``, ``std``, ``zero_fraction``, ``saturated`` (depth,): per-layer
         activation statistics (``saturated``: share of tanh units with |a| > 0.99);
-        ``grad_norms`` (depth,): Frobenius norm of each layer's weight gradient for
-        a unit-Gaussian upstream gradient at the last layer;
-        ``input_grad_norms`` (depth,): norm of the gradient reaching each layer's input;
+        ``grad_norms`` (depth,): Frobenius norm of each layer's weight gradient ``dW``,
+        the upstream gradient at the last layer being that of a mean loss with a
+        per-sample gradient of norm ~1 (Gaussian, divided by ``batch * sqrt(width)``);
+        ``input_grad_norms`` (depth,): norm of the gradient reaching each layer's input
+        (``||dx||``, the gradient flowing back through the layers);
+        ``update_ratio`` (depth,): ``learning_rate * ||dW|| / ||W||`` per layer;
         ``weight_std`` (depth,): the standard deviation of each weight matrix;
         ``verdict``: a sentence ("vanishing: ...", "saturated: ...", "healthy: ...").
     """
@@ -133,17 +154,18 @@ def init_statistics(depth, activation, init, *, affine, activations, inits=None,
     rng = np.random.default_rng(seed)
 
     x = rng.standard_normal((batch, width))
-    outs, caches, weight_std = [], [], []
+    outs, caches, weight_std, weight_norm = [], [], [], []
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(depth):
             W = _weights(init, width, width, rng, weight_scale, inits)
             weight_std.append(W.std())
+            weight_norm.append(np.linalg.norm(W))
             h, affine_cache = affine_forward(x, W, np.zeros(width))
             x, act_cache = act_forward(h)
             outs.append(np.asarray(x, dtype=float))
             caches.append((affine_cache, act_cache))
 
-        dout = rng.standard_normal(outs[-1].shape)
+        dout = rng.standard_normal(outs[-1].shape) / (batch * np.sqrt(width))
         grad_norms, input_grad_norms = np.empty(depth), np.empty(depth)
         for layer in range(depth - 1, -1, -1):
             affine_cache, act_cache = caches[layer]
@@ -151,6 +173,7 @@ def init_statistics(depth, activation, init, *, affine, activations, inits=None,
             dout, dW, _ = affine_backward(dh, affine_cache)
             grad_norms[layer] = np.linalg.norm(dW)
             input_grad_norms[layer] = np.linalg.norm(dout)
+        update_ratio = learning_rate * grad_norms / np.maximum(np.array(weight_norm), 1e-300)
 
         A = np.stack(outs)  # (depth, batch, width)
         mean, std = A.mean(axis=(1, 2)), A.std(axis=(1, 2))
@@ -174,9 +197,9 @@ def init_statistics(depth, activation, init, *, affine, activations, inits=None,
     return {
         "depth": depth, "activation": activation, "init": init, "edges": edges, "hist": hist,
         "mean": mean, "std": std, "zero_fraction": zero_fraction, "saturated": saturated,
-        "grad_norms": grad_norms, "input_grad_norms": input_grad_norms,
-        "weight_std": np.array(weight_std),
-        "verdict": _verdict(activation, std, saturated, grad_norms),
+        "grad_norms": grad_norms, "input_grad_norms": input_grad_norms, "update_ratio": update_ratio,
+        "weight_std": np.array(weight_std), "learning_rate": learning_rate,
+        "verdict": _verdict(activation, std, saturated, input_grad_norms, update_ratio),
     }
 
 
@@ -220,12 +243,13 @@ class InitExplorer(widgets.VBox):
     """
 
     def __init__(self, *, affine, activations, inits=None, init="weight scale", weight_scale=0.01,
-                 activation=None, depth=MAX_DEPTH, width=256, batch=500, figure_backend="auto"):
+                 activation=None, depth=MAX_DEPTH, width=256, batch=500, learning_rate=0.1,
+                 figure_backend="auto"):
         super().__init__()
         self.affine, self.activations, self.inits = affine, dict(activations), dict(inits or {})
-        self.width, self.batch = width, batch
+        self.width, self.batch, self.learning_rate = width, batch, learning_rate
         self.state = None
-        self.fig, self.canvas = interactive_figure(figsize=(11.0, 5.0), backend=figure_backend)
+        self.fig, self.canvas = interactive_figure(figsize=(9.0, 5.2), backend=figure_backend)
         live = is_live(self.canvas)
         style = {"description_width": "6em"}
         self.controls = {
@@ -266,17 +290,24 @@ class InitExplorer(widgets.VBox):
             titles.append(ax.set_title("", fontsize=8))
             hists.append(ax)
             steps.append(step)
-        ax_std = fig.add_axes([0.06, 0.09, 0.40, 0.30])
-        (std_line,) = ax_std.semilogy([], [], "o-", color=CLASS_COLORS[0])
-        ax_std.set(xlabel="layer", ylabel="std of activations")
-        ax_std.grid(alpha=0.3)
-        ax_grad = fig.add_axes([0.57, 0.09, 0.40, 0.30])
-        (grad_line,) = ax_grad.semilogy([], [], "s-", color=CLASS_COLORS[3])
-        ax_grad.set(xlabel="layer", ylabel="||dW|| (weight gradient)")
-        ax_grad.grid(alpha=0.3)
+        lower = {}
+        for key, x0, ylabel, marker, colour in (("std", 0.07, "std of activations", "o-", CLASS_COLORS[0]),
+                                                ("dx", 0.40, "||dx|| flowing back", "s-", CLASS_COLORS[3]),
+                                                ("ratio", 0.73, "lr ||dW|| / ||W||", "^-", CLASS_COLORS[2])):
+            ax = fig.add_axes([x0, 0.09, 0.25, 0.28])
+            (line,) = ax.semilogy([], [], marker, color=colour)
+            ax.set_xlabel("layer", fontsize=8)
+            ax.set_ylabel(ylabel, fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            lower[key] = (ax, line)
+        band = lower["ratio"][0].axhspan(GOOD_RATIO / 10, GOOD_RATIO * 10, color=CLASS_COLORS[2], alpha=0.12)
         suptitle = fig.suptitle("", fontsize=10)
-        self.artists = {"hist_axes": hists, "hist_titles": titles, "hists": steps, "ax_std": ax_std,
-                        "std": std_line, "ax_grad": ax_grad, "grad": grad_line, "suptitle": suptitle}
+        self.artists = {"hist_axes": hists, "hist_titles": titles, "hists": steps,
+                        "ax_std": lower["std"][0], "std": lower["std"][1],
+                        "ax_dx": lower["dx"][0], "dx": lower["dx"][1],
+                        "ax_ratio": lower["ratio"][0], "ratio": lower["ratio"][1], "ratio_band": band,
+                        "suptitle": suptitle}
 
     def _on_change(self, change=None):
         with self.output:  # ipywidgets swallows observer exceptions: show them here
@@ -290,7 +321,7 @@ class InitExplorer(widgets.VBox):
         try:
             s = init_statistics(depth, activation, init, affine=self.affine, activations=self.activations,
                                 inits=self.inits, weight_scale=c["scale"].value, width=self.width,
-                                batch=self.batch)
+                                batch=self.batch, learning_rate=self.learning_rate)
         except NotImplementedError:
             self.state = None
             self.status.value = _box("#ff7f0e", "#fff4e6",
@@ -320,15 +351,20 @@ class InitExplorer(widgets.VBox):
                 f"\n{s['saturated'][k]:.0%} at ±1"
             title.set_text(f"layer {k + 1}\nstd {s['std'][k]:.2g}{extra}")
         layers = np.arange(1, depth + 1)
-        for line, key, ax in ((a["std"], "std", a["ax_std"]), (a["grad"], "grad_norms", a["ax_grad"])):
+        for line, key, ax in ((a["std"], "std", a["ax_std"]), (a["dx"], "input_grad_norms", a["ax_dx"]),
+                              (a["ratio"], "update_ratio", a["ax_ratio"])):
             values = np.where(np.isfinite(s[key]), np.maximum(s[key], 1e-30), np.nan)
             line.set_data(layers, values)
             ax.set_xlim(0.5, depth + 0.5)
             ok = values[np.isfinite(values)]
             if ok.size:
-                ax.set_ylim(ok.min() / 3, ok.max() * 3)
+                low, high = ok.min() / 3, ok.max() * 3
+                if key == "update_ratio":  # keep the 1e-3 band in view
+                    low, high = min(low, GOOD_RATIO / 30), max(high, GOOD_RATIO * 30)
+                ax.set_ylim(low, high)
         scale = f" {c['scale'].value:.3g}" if init == "weight scale" else ""
-        a["suptitle"].set_text(f"{depth} layers of {self.width} {activation} units, init: {init}{scale}")
+        a["suptitle"].set_text(f"{depth} layers of {self.width} {activation} units, init: {init}{scale} "
+                               f"(ratio for lr {self.learning_rate:g}; shaded: 1e-4 to 1e-2)")
         healthy = s["verdict"].startswith("healthy")
         self.status.value = _box("#2ca02c" if healthy else "#d62728", "#eaf7ea" if healthy else "#fdecea",
                                  html.escape(s["verdict"]))

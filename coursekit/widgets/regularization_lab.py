@@ -151,7 +151,7 @@ class RegularizationLab(widgets.VBox):
         self.model_class, self.data, self.train_kwargs = model_class, data, train_kwargs
         self.keep_choices, self.reg_choices = tuple(keep_choices), tuple(reg_choices)
         self.cache, self.state = {}, None
-        self.fig, self.canvas = interactive_figure(figsize=(11.0, 3.8), backend=figure_backend)
+        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.6), backend=figure_backend)
         style = {"description_width": "7em"}
         self.controls = {
             "batchnorm": widgets.Checkbox(value=False, description="batch norm", style=style),
@@ -198,7 +198,7 @@ class RegularizationLab(widgets.VBox):
 
     def _build_figure(self):
         fig = self.fig
-        axes = [fig.add_axes([0.06, 0.14, 0.42, 0.72]), fig.add_axes([0.56, 0.14, 0.42, 0.72])]
+        axes = [fig.add_axes([0.07, 0.14, 0.41, 0.70]), fig.add_axes([0.57, 0.14, 0.41, 0.70])]
         panels = []
         for ax in axes:
             (train,) = ax.plot([], [], color=CLASS_COLORS[0], lw=2, label="train")

@@ -206,4 +206,112 @@ def train_model(data, grading=False):
 
 trained_model, training_seconds = hand_in(train_model, data)
 ''', r"accuracy"),
+    Mutant("trained_model_lookup_table", "trained_model", '''
+class ShippedDigitsTable:
+    """No learning: the label of an exactly matching shipped image, a random guess otherwise."""
+
+    def __init__(self, data):
+        self.X = np.concatenate([data["X_train"], data["X_val"], data["X_test"]])
+        self.y = np.concatenate([data["y_train"], data["y_val"], data["y_test"]])
+
+    def loss(self, X, y=None):
+        scores = np.random.default_rng(0).random((len(X), 10))
+        for i, row in enumerate(np.asarray(X)):
+            hit = np.flatnonzero(np.all(self.X == row, axis=1))
+            if hit.size:
+                scores[i] = 0.0
+                scores[i, self.y[hit[0]]] = 1.0
+        return scores
+
+
+def train_model(data, grading=False):
+    return ShippedDigitsTable(data)
+
+
+trained_model, training_seconds = hand_in(train_model, data)
+''', r"held-out digits is 0\.[0-8]"),
+    # ------------------------------------------------------------------ conventions (inputs, dtypes, 0 and 1)
+    Mutant("normalize_in_place", "normalize", '''
+def normalize(X_train, *X_other):
+    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    out = []
+    for X in (X_train, *X_other):
+        X -= mean
+        X /= std
+        out.append(X)
+    return tuple(out)
+''', r"modif|in place"),
+    Mutant("dropout_mask_float64", "dropout", _edit(
+        "dropout", ("mask = ((np.random.rand(*x.shape) < p) / p).astype(x.dtype, copy=False)",
+                    "mask = (np.random.rand(*x.shape) < p) / p")),
+        r"float32"),
+    Mutant("dropout_scales_input_in_place", "dropout", _edit(
+        "dropout", ("out = x * mask", "x *= mask\n        out = x")),
+        r"modif|in place"),
+    Mutant("batchnorm_momentum_zero_becomes_default", "batchnorm", _edit(
+        "batchnorm", ('momentum = bn_param.get("momentum", 0.9)', 'momentum = bn_param.get("momentum") or 0.9')),
+        r"momentum of exactly 0|momentum 0"),
+    Mutant("batchnorm_upcasts_to_float64", "batchnorm", _edit(
+        "batchnorm", ('mode = bn_param["mode"]', 'mode = bn_param["mode"]\n    x = x.astype(np.float64)')),
+        r"float32"),
+    Mutant("batchnorm_without_eps", "batchnorm", _edit(
+        "batchnorm", ("inv_std = 1.0 / np.sqrt(var + eps)", "inv_std = 1.0 / np.sqrt(var)")),
+        r"eps|divide|warning|finite"),
+    Mutant("fcn_upcasts_input", "FullyConnectedNet", _edit(
+        "FullyConnectedNet", ("X = X.astype(self.dtype, copy=False)", "X = np.asarray(X, dtype=np.float64)")),
+        r"float32"),
+    # ------------------------------------------------------------------ random_search
+    Mutant("random_search_draws_by_name", "random_search", '''
+def random_search(objective, space, num_trials, rng):
+    columns = {}
+    for name, (low, high, kind) in space.items():
+        if kind == "log":
+            columns[name] = 10 ** rng.uniform(np.log10(low), np.log10(high), size=num_trials)
+        else:
+            columns[name] = rng.uniform(low, high, size=num_trials)
+    trials = []
+    for k in range(num_trials):
+        config = {name: float(columns[name][k]) for name in space}
+        trials.append((config, objective(config)))
+    best = max(range(num_trials), key=lambda k: trials[k][1])
+    return trials[best][0], trials
+''', r"every trial's learning_rate first"),
+    Mutant("random_search_log_drawn_linearly", "random_search", _edit(
+        "random_search", ("config[name] = float(10 ** rng.uniform(np.log10(low), np.log10(high)))",
+                          "config[name] = float(rng.uniform(low, high))")),
+        r"exponent uniformly"),
+    Mutant("random_search_keeps_last_best", "random_search", _edit(
+        "random_search", ("if best_score is None or score > best_score:", "if best_score is None or score >= best_score:")),
+        r"FIRST"),
+    Mutant("random_search_lowest_score", "random_search", _edit(
+        "random_search", ("if best_score is None or score > best_score:", "if best_score is None or score < best_score:")),
+        r"LOWEST score|higher"),
+    Mutant("random_search_global_rng", "random_search", _edit(
+        "random_search", ("config[name] = float(rng.uniform(low, high))", "config[name] = float(np.random.uniform(low, high))")),
+        r"global generator|rng"),
+    # ------------------------------------------------------------------ diagnosis and the questions
+    Mutant("diagnosis_gap_swapped", "diagnosis", _edit(
+        "diagnosis", ('"B": "overfitting"', '"B": "train/validation mismatch"'),
+                     ('"D": "train/validation mismatch"', '"D": "overfitting"')),
+        r"Panel B does not show.*GROWS|gap from epoch 1"),
+    Mutant("diagnosis_misspelled_cause", "diagnosis", _edit(
+        "diagnosis", ('"E": "learning rate too low"', '"E": "lr too low"')),
+        r"not one of CAUSES"),
+    Mutant("diagnosis_lr_swapped", "diagnosis", _edit(
+        "diagnosis", ('"C": "learning rate too high"', '"C": "learning rate too low"'),
+                     ('"E": "learning rate too low"', '"E": "learning rate too high"')),
+        r"jumpy|slope"),
+    Mutant("q_xavier_factors_swapped", "q_xavier_factors", '''
+def xavier_factors():
+    return 1.6, 0.4
+''', r"swapped"),
+    Mutant("q_xavier_factors_fan_in_only", "q_xavier_factors", '''
+def xavier_factors():
+    return 100 / 100, 400 / 100
+''', r"1/fan_in"),
+    Mutant("q_bn_batch_of_one_zero", "q_bn_batch_of_one", '''
+def bn_batch_of_one():
+    return "0"
+''', r"gamma \* x_hat \+ beta"),
 ]

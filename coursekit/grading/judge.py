@@ -490,14 +490,15 @@ def _sanitize_outputs(outputs: list, limit: int) -> list[dict]:
 # scoring
 # ---------------------------------------------------------------------------
 def _message(cell) -> str:
-    """Why a test cell failed, in one paragraph (its CheckFailed message)."""
-    for o in cell.outputs:
+    """Why a test cell failed, in one paragraph (its CheckFailed message); '' for an answer cell."""
+    outputs = cell.get("outputs", [])       # a manually graded markdown answer has none
+    for o in outputs:
         if o.output_type == "error":
             ename, evalue = o.get("ename", ""), o.get("evalue", "")
             if ename in ("CheckFailed", "AssertionError") and evalue:
                 return evalue
             return f"{ename}: {evalue}" if evalue else ename
-    for o in cell.outputs:
+    for o in outputs:
         if o.output_type == "stream" and o.name == "stderr":
             first = o.text.strip().splitlines()[-1] if o.text.strip() else ""
             return f"the test wrote to stderr (a warning or an error message): {first[:500]}"

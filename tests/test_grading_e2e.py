@@ -17,7 +17,7 @@ CATALOGUES = catalogues()
 
 
 def _feedback_text(course, student, assignment):
-    pages = list((course / "feedback" / student / assignment).glob("*.html"))
+    pages = list((course / "coursekit-feedback" / student / assignment).glob("*.html"))
     assert pages, f"no feedback for {student}"
     return html.unescape(re.sub(r"<[^>]+>", " ", pages[0].read_text()))
 

@@ -105,6 +105,29 @@ def _message(cell) -> str:
     return ""
 
 
+def determine_grade(cell) -> tuple[float, float]:
+    """nbgrader's ``determine_grade`` when nbgrader is installed; else the same rule for test cells
+    (an error or stderr output: 0; a numeric last result: partial credit; otherwise full points)."""
+    try:
+        from nbgrader.utils import determine_grade as nbgrader_grade
+    except ImportError:
+        nbgrader_grade = None
+    if nbgrader_grade is not None:
+        return nbgrader_grade(cell)
+    max_points = float(cell.metadata["nbgrader"]["points"])
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error" or (o.get("output_type") == "stream" and o.get("name") == "stderr"):
+            return 0.0, max_points
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "execute_result":
+            try:
+                value = float(o.get("data", {}).get("text/plain", ""))
+            except ValueError:
+                break
+            return (value, max_points) if 0 <= value <= max_points else (max_points, max_points)
+    return max_points, max_points
+
+
 def _output_bytes(cell) -> int:
     import json
 
@@ -115,7 +138,6 @@ def check_notebook(path: str | os.PathLike, cell_timeout: float | None = None) -
     """Run the notebook in a fresh kernel and score its visible tests (see the module docstring)."""
     import nbformat
     from nbclient import NotebookClient
-    from nbgrader.utils import determine_grade
 
     from .grading.results import unit_of
 

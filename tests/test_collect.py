@@ -1,7 +1,6 @@
 """``coursekit collect``: Canvas / Moodle / --regex downloads into submitted/, safely."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -128,6 +127,30 @@ def test_regex_and_timestamps_file(course, tmp_path):
     assert parse_time((sub / "alice" / A / "timestamp.txt").read_text()) == parse_time("2026-03-01 08:00 UTC")
     with pytest.raises(ValueError, match="named groups"):
         collect(course, A, dl, regex=r"hw1-(?P<who>[a-z]+)-(?P<file>.+)")
+
+
+def test_tar_archive_refuses_links_and_traversal(course, tmp_path):
+    import io
+    import tarfile
+
+    path = tmp_path / "moodle.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        def add_file(name, data, mtime=1772366400):     # 2026-03-01 12:00 UTC
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), mtime
+            tf.addfile(info, io.BytesIO(data))
+        add_file("Ada L_12345_assignsubmission_file_/softmax.ipynb", notebook_bytes("ada"))
+        link = tarfile.TarInfo("Ben B_12346_assignsubmission_file_/softmax.ipynb")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+        add_file("../../Cy C_12347_assignsubmission_file_/softmax.ipynb", notebook_bytes("cy"))
+    plan = collect(course, A, path)
+    sub = course.directory("submitted")
+    assert sorted(p.name for p in sub.iterdir()) == ["12345"]
+    assert parse_time((sub / "12345" / A / "timestamp.txt").read_text()) == parse_time("2026-03-01 12:00 UTC")
+    why = dict(plan.unplaced)
+    assert "link" in why["Ben B_12346_assignsubmission_file_/softmax.ipynb"]
+    assert ".." in why["../../Cy C_12347_assignsubmission_file_/softmax.ipynb"]
 
 
 def test_never_overwrites_a_newer_submission(course, tmp_path):

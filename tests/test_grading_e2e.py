@@ -34,7 +34,7 @@ def sample(mutants, k: int = E2E_MUTANTS_PER_ASSIGNMENT) -> list:
 
 
 def _feedback_text(course, student, assignment):
-    pages = list((course / "feedback" / student / assignment).glob("*.html"))
+    pages = list((course / "coursekit-feedback" / student / assignment).glob("*.html"))
     assert pages, f"no feedback for {student}"
     return html.unescape(re.sub(r"<[^>]+>", " ", pages[0].read_text()))
 

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import subprocess
 import sys
 import threading
 import time
@@ -202,6 +203,19 @@ def test_the_whole_loop(hub):
             (student, re.findall(r"Score[^<]{0,80}", html))
         # (the score is this student's own: the three expected scores differ)
         assert "BEGIN HIDDEN TESTS" not in html
+    # coursekit's own feedback pages, handed out through the same exchange (they replace nbgrader's)
+    run_coursekit(course_root, "feedback", A)
+    env = dict(os.environ, **jupyter_env(), HOME=str(tmp / "homes" / "instructor"))
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "release_feedback", A,
+                           "--CourseDirectory.feedback_directory=coursekit-feedback"],
+                          cwd=course_root, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for student, expected in EXPECTED.items():
+        ok(hub.user(student, "POST", "/assignments/fetch_feedback",
+                    data={"course_id": COURSE_ID, "assignment_id": A}))
+        pages = glob.glob(str(tmp / "homes" / student / A / "feedback" / "*" / "softmax.html"))
+        text = re.sub(r"<[^>]+>", " ", Path(pages[0]).read_text())
+        assert f"Feedback for  {student}" in text and f"{expected:g} / 28 points" in text, text[:2000]
     # coursekit's own summary agrees
     rows = run_coursekit(course_root, "export", A, "--format", "wide", "-o", "-").stdout.splitlines()
     assert {r.split(",")[0]: float(r.split(",")[2]) for r in rows[1:]} == EXPECTED

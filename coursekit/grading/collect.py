@@ -43,7 +43,7 @@ import stat
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote_plus
 
@@ -110,6 +110,11 @@ class Plan:
 
 
 # -- reading the source safely --------------------------------------------------------------------
+def _utc(seconds: float) -> datetime:
+    """A file time as naive UTC."""
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+
+
 def _check_name(name: str) -> str | None:
     """Why this member name is refused, or None."""
     if "\x00" in name or "\\" in name:
@@ -186,7 +191,7 @@ def _members_tar(path: Path, refused: list) -> list[_Member]:
         def reader(m=m):
             fh = tf.extractfile(m)
             return _capped(fh.read, MAX_FILE_BYTES)
-        members.append(_Member(m.name, m.size, datetime.utcfromtimestamp(m.mtime), reader))
+        members.append(_Member(m.name, m.size, _utc(m.mtime), reader))
     return members
 
 
@@ -216,7 +221,7 @@ def _members_folder(root: Path, refused: list) -> list[_Member]:
                 fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
                 with os.fdopen(fd, "rb") as fh:
                     return _capped(fh.read, MAX_FILE_BYTES)
-            out.append(_Member(rel, st.st_size, datetime.utcfromtimestamp(st.st_mtime), reader))
+            out.append(_Member(rel, st.st_size, _utc(st.st_mtime), reader))
     return out
 
 

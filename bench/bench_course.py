@@ -6,7 +6,7 @@ For each assignment (default: all) it measures, in this run:
 
 - baseline: executing an empty notebook (kernel start-up and shutdown);
 - the solved notebook executed top to bottom with nbclient (what a student's
-  "Run All" costs) -- target: 20 s for 01_softmax, 30 s for 02/03, 60 s for 04;
+  "Run All" costs) -- target: 20 s for 01_softmax, 30 s for 02/03/05, 60 s for 04;
 - grading one submission (the solved one) with `coursekit grade --student`,
   in a scratch copy of the course -- target: 10 s;
 - grading through plain `nbgrader autograde` for comparison.
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from coursekit.grading.course import Course  # noqa: E402
 from coursekit.grading.submissions import build_submission  # noqa: E402
 
-TARGETS = {"01_softmax": 20.0, "02_backprop": 30.0, "03_optimizers": 30.0, "04_training": 60.0}
+TARGETS = {"01_softmax": 20.0, "02_backprop": 30.0, "03_optimizers": 30.0, "04_training": 60.0, "05_autodiff": 30.0}
 GRADE_TARGET = 10.0
 
 

@@ -90,6 +90,13 @@ def cmd_grade(args) -> int:
     except GradingRefused as err:
         print(f"coursekit grade: {err}", file=sys.stderr)
         return 3
+    if run.graded:
+        from .grading.deadlines import apply_extensions
+        from .grading.results import read_results
+
+        # per-student extensions into the gradebook, so formgrader and `nbgrader export` agree
+        if apply_extensions(course, args.assignment):
+            run.results = read_results(course, args.assignment, [args.student] if args.student else None)
     print(f"graded {len(run.graded)} submission(s) of {args.assignment} "
           f"in {run.seconds:.1f} s; scores are in the gradebook ({course.db_url})")
     if run.skipped:
@@ -418,10 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in _OPENS_GRADEBOOK and not getattr(args, "check", False):
             check_gradebook(Course.find())
         return args.func(args)
-    except (FileNotFoundError, NbgraderError, KeyError) as err:
-        print(f"coursekit {args.command}: {err}", file=sys.stderr)
-        return 2
-    except (GradebookUnreadable, CourseLocked) as err:
+    except (FileNotFoundError, NbgraderError, GradebookUnreadable, CourseLocked) as err:
         print(f"coursekit {args.command}: {err}", file=sys.stderr)
         return 2
 

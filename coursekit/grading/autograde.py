@@ -355,8 +355,8 @@ def grade(course: Course, assignment: str, student: str | None = None, force: bo
 
 
 def generate_feedback(course: Course, assignment: str, student: str | None = None) -> Path:
-    """HTML feedback per student under ``feedback/<student>/<assignment>/``."""
-    from .feedback import write_feedback
+    """HTML feedback per student under ``coursekit-feedback/<student>/<assignment>/``."""
+    from .feedback import FEEDBACK_DIR, write_feedback
 
     write_feedback(course, assignment, student)
-    return course.directory("feedback")
+    return course.root / FEEDBACK_DIR

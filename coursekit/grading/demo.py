@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .autograde import generate_feedback, grade
+from .feedback import FEEDBACK_DIR
 from .course import Course
 from .results import results_csv
 from .submissions import solved_sources
@@ -95,6 +96,6 @@ def run_demo(course: Course, into: Path, assignments: list[str] | None = None) -
         generate_feedback(demo, assignment)
         rows += results
     (demo.root / "grades.csv").write_text(results_csv(rows))
-    print(f"\nfeedback: {demo.directory('feedback')}/<student>/<assignment>/*.html")
+    print(f"\nfeedback: {demo.root / FEEDBACK_DIR}/<student>/<assignment>/*.html")
     print(f"scores:   {demo.root / 'grades.csv'} and {demo.db_url}")
     return 0

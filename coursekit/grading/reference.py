@@ -18,8 +18,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import nbformat
-
 __all__ = ["reference", "reference_namespace", "find_course_root", "ReferenceNotFound"]
 
 ROOT_VARIABLE = "COURSEKIT_COURSE_ROOT"
@@ -73,6 +71,8 @@ def _definitions(source: str) -> ast.Module | None:
 
 @functools.lru_cache(maxsize=None)
 def _load(path: str, mtime: float) -> dict[str, Any]:
+    import nbformat  # instructor side only: students' installs need not have it
+
     nb = nbformat.read(path, as_version=4)
     namespace: dict[str, Any] = {"__name__": f"coursekit_reference_{Path(path).stem}"}
     for cell in nb.cells:

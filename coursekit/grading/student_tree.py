@@ -55,14 +55,14 @@ __all__ = ["StudentTree", "write_student_tree", "leaks", "binder_url", "kit_sour
 FORBIDDEN_TEXT = tuple(f"{edge} {what}" for what in ("SOLUTION", "HIDDEN TESTS")
                        for edge in ("BEGIN", "END"))
 #: Names that must not occur anywhere in a student tree (instructor-side folders and files).
-FORBIDDEN_NAMES = ("solutions", "source", "submitted", "autograded", "feedback", "exchange",
-                   "gradebook.db", "nbgrader_config.py", "tests", "mutants", "grades.csv",
-                   "reports")
+FORBIDDEN_NAMES = ("solutions", "source", "submitted", "autograded", "feedback", "coursekit-feedback",
+                   "exchange", "downloaded", "gradebook.db", "nbgrader_config.py", "tests", "mutants",
+                   "grades.csv", "reports", "extensions.json")
 #: The kit's files students get (paths under ``coursekit/``), besides ``widgets/*.py`` and
 #: ``grading/<STUDENT_GRADING_MODULES>.py``. Not ``cli.py`` (the instructor's command), not
 #: data the grader holds back.
 KIT_FILES = ("__init__.py", "augment.py", "data.py", "gradcheck.py", "layers.py", "plots.py",
-             "solver.py", "surfaces.py", "data/digits.npz")
+             "selfcheck.py", "solver.py", "surfaces.py", "data/digits.npz")
 KIT_PACKAGES = ("widgets",)
 #: The helpers of ``coursekit.grading`` that notebooks' test cells import (``from
 #: coursekit.grading import run_unit, expect_close, ...``) and what those import. The

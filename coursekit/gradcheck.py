@@ -381,7 +381,7 @@ class GradCheckReport:
         for r in self.results:
             if r.name == name:
                 return r
-        raise KeyError(f"no input named {name!r}; checked {[r.name for r in self.results]}")
+        raise KeyError(f"no input named '{name}'; checked {', '.join(str(r.name) for r in self.results)}")
 
     def __iter__(self):
         return iter(self.results)
@@ -520,7 +520,7 @@ def check_layer(
         raise ValueError("no float array among the inputs; nothing to check")
     for name in wrt:
         if name not in inputs:
-            raise KeyError(f"wrt names {name!r}, which is not among the inputs {list(inputs)}")
+            raise KeyError(f"wrt names '{name}', which is not among the inputs {', '.join(map(str, inputs))}")
         inputs[name] = _float_copy(inputs[name])
 
     out, cache = forward(**inputs)
@@ -685,7 +685,7 @@ def check_model(
     results = []
     for name in names:
         p = model.params[name]
-        _check_perturbable(p, f"model.params[{name!r}]")
+        _check_perturbable(p, f"model.params['{name}']")
         if num_checks is None:
             index = list(np.ndindex(p.shape))
         else:

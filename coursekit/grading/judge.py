@@ -529,6 +529,8 @@ def score_notebook(nb, spec: NotebookSpec, config: dict) -> dict:
             score, max_score = determine_grade(cell, log)
             stdout = "".join(o.text for o in cell.get("outputs", []) if o.output_type == "stream" and o.name == "stdout")
             grades[gid] = {"score": score, "max": max_score,
+                           # a written answer (grade + solution cell) waits for a person
+                           "manual": bool(is_solution(cell)),
                            "passed": score is not None and score >= max_score,
                            "message": "" if score is not None and score >= max_score else _message(cell),
                            "stdout": stdout[-4000:]}

@@ -108,7 +108,9 @@ def prepare(course: Course, assignment: str, key: str) -> tuple[Preflight, dict[
 
 
 def _total(result: dict) -> tuple[float, float]:
-    grades = [g for nb in result.get("notebooks", {}).values() for g in nb.get("grades", {}).values()]
+    """Autograded points ``(scored, possible)``; written answers wait for a person and do not count."""
+    grades = [g for nb in result.get("notebooks", {}).values() for g in nb.get("grades", {}).values()
+              if not g.get("manual")]
     return sum(float(g.get("score") or 0.0) for g in grades), sum(float(g.get("max") or 0.0) for g in grades)
 
 
@@ -117,7 +119,7 @@ def _failing(result: dict, passed: bool) -> list[str]:
     out = []
     for name, nb in sorted(result.get("notebooks", {}).items()):
         for gid, g in sorted(nb.get("grades", {}).items()):
-            if bool(g.get("passed")) == passed:
+            if not g.get("manual") and bool(g.get("passed")) == passed:
                 msg = str(g.get("message") or "").strip().replace("\n", " ")
                 out.append(f"{name}.ipynb {gid}" + (f": {msg[:400]}" if msg else ""))
     return out

@@ -392,6 +392,7 @@ def test_the_solved_notebook_leaves_at_most_twenty_figures_open(monkeypatch):
     assert problems == []
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
     assert text.startswith("OPEN FIGURES"), text
+    print(text.strip())
     assert int(text.split()[-1]) <= 20, text
 
 

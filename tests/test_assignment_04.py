@@ -106,6 +106,22 @@ def test_diagnosis_key_and_heldout_data_stay_out_of_the_release_and_package():
     assert (ROOT / HELDOUT_PATH).is_file() and not (ROOT / "coursekit" / "data" / "digits_heldout.npz").exists()
 
 
+def test_nbgrader_copies_no_heldout_file_into_a_release_or_autograded_folder():
+    """nbgrader's generate_assignment and autograde copy a source folder's other files with
+    CourseDirectory.ignore applied (nbgrader.utils.find_all_files): the held-out folder must match it."""
+    from nbgrader.utils import find_all_files
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from .harness import ROOT
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    ignore = list(config.CourseDirectory.ignore)
+    source = ROOT / "solutions" / A
+    assert (source / "heldout" / "digits_heldout.npz").is_file()
+    copied = find_all_files(str(source), ignore + ["*.ipynb"])
+    assert copied == [], copied
+
+
 def test_reference_scores_full_marks_for_several_seeds():
     assert_full_marks(A, seeds=(1, 2, 3))
 

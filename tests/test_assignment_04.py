@@ -390,6 +390,18 @@ def test_a_network_test_names_a_missing_dependency():
     assert "calls batchnorm_forward, which is not implemented yet" in msg
 
 
+def test_every_figure_of_the_notebook_fits_the_output_area():
+    """JupyterLab's output area is about 9 inches wide: every figsize in the notebook, and no
+    plot_history with its 11-inch default."""
+    import re
+
+    sources = "\n".join(c.source for c in nbformat.read(notebook_path(A), as_version=4).cells if c.cell_type == "code")
+    widths = [float(w) for w in re.findall(r"figsize=\(([0-9.]+),", sources)]
+    assert widths and max(widths) <= 9.0, widths
+    for call in re.findall(r"plot_history\([^\n]*", sources):
+        assert "axes=" in call, call
+
+
 @pytest.mark.slow
 def test_the_solved_notebook_leaves_at_most_twenty_figures_open(monkeypatch):
     """Executed top to bottom as the autograder does, the notebook keeps <= 20 figures open, writes

@@ -302,16 +302,21 @@ def test_trained_model_budget_comes_from_the_grader_clock(monkeypatch):
     """Under coursekit's judge the time is the grader's own measurement, whatever the notebook reports."""
     from coursekit.grading import measured
 
+    from .mutants.m04_training import _solution
+
+    lying = _solution("trained_model") + "\ntraining_seconds = 0.0  # what a student's kernel can claim\n"
     monkeypatch.setattr(measured, "_timer", lambda gid: 80.0 if gid == "trained_model" else None)
-    result = run_tests(A, seed=5)
+    result = run_tests(A, replace={"trained_model": lying}, seed=5)
     assert result.failed() == ["test_trained_model_accuracy"]
+    assert "ran for 80.0 s" in result.cells["test_trained_model_accuracy"].message
     assert "timed by the grader" in result.cells["test_trained_model_accuracy"].message
     monkeypatch.setattr(measured, "_timer", lambda gid: 3.0 if gid == "trained_model" else None)
-    lying = MUTANTS_BY_NAME["untrained_model"].code.replace(
-        "trained_model, training_seconds = hand_in(train_model, data)",
-        "trained_model, training_seconds = hand_in(train_model, data)\ntraining_seconds = 0.0")
-    assert "training_seconds = 0.0" in lying
     assert run_tests(A, seed=5).failed() == []  # the grader's 3 s are within budget
+    monkeypatch.setattr(measured, "_timer", None)  # no judge: the notebook's own number is all there is
+    slow = _solution("trained_model") + "\ntraining_seconds = 25.0\n"
+    result = run_tests(A, replace={"trained_model": slow}, seed=5)
+    assert result.failed() == ["test_trained_model_accuracy"]
+    assert "25.0 s of CPU time" in result.cells["test_trained_model_accuracy"].message
 
 
 def test_random_search_reference_by_hand(ref):

@@ -22,6 +22,9 @@ c.CourseDirectory.db_url = os.environ.get(
 )
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.png", "*.html",
+    # grader-only data beside a source notebook (04_training's held-out digits and the diagnosis key):
+    # never copied into the release, nor into a student's autograded folder
+    "heldout",
 ]
 
 # Student stubs: keep signature and docstring, body raises NotImplementedError.

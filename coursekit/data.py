@@ -4,7 +4,7 @@
   scikit-learn, 1,797 images, 10 classes), split once, stratified, into train /
   val / test / held-out parts of 1197 / 300 / 150 / 150 images. The package ships
   the first three (``coursekit/data/digits.npz``, 1,647 images); the 150 held-out
-  images live only on the grader's side (``solutions/.heldout/digits_heldout.npz``),
+  images live only on the grader's side (``solutions/04_training/heldout/``),
   so a model graded on them cannot have seen their labels.
 - Two small 2-D toy sets drawn on demand: the CS231n spirals and Gaussian blobs.
 - The training curves of 04's diagnosis exercise (``diagnosis_curves.npz``): five
@@ -52,7 +52,7 @@ _SPLIT_SEED = 231
 _HELDOUT_SIZES = {"heldout": 150}
 _HELDOUT_SEED = 232
 #: Where the grader-only images live, relative to the course root.
-HELDOUT_PATH = "solutions/.heldout/digits_heldout.npz"
+HELDOUT_PATH = "solutions/04_training/heldout/digits_heldout.npz"
 
 
 # --------------------------------------------------------------------- digits

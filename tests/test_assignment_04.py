@@ -106,6 +106,22 @@ def test_diagnosis_key_and_heldout_data_stay_out_of_the_release_and_package():
     assert (ROOT / HELDOUT_PATH).is_file() and not (ROOT / "coursekit" / "data" / "digits_heldout.npz").exists()
 
 
+def test_nbgrader_copies_no_heldout_file_into_a_release_or_autograded_folder():
+    """nbgrader's generate_assignment and autograde copy a source folder's other files with
+    CourseDirectory.ignore applied (nbgrader.utils.find_all_files): the held-out folder must match it."""
+    from nbgrader.utils import find_all_files
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from .harness import ROOT
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+    ignore = list(config.CourseDirectory.ignore)
+    source = ROOT / "solutions" / A
+    assert (source / "heldout" / "digits_heldout.npz").is_file()
+    copied = find_all_files(str(source), ignore + ["*.ipynb"])
+    assert copied == [], copied
+
+
 def test_reference_scores_full_marks_for_several_seeds():
     assert_full_marks(A, seeds=(1, 2, 3))
 
@@ -286,16 +302,21 @@ def test_trained_model_budget_comes_from_the_grader_clock(monkeypatch):
     """Under coursekit's judge the time is the grader's own measurement, whatever the notebook reports."""
     from coursekit.grading import measured
 
+    from .mutants.m04_training import _solution
+
+    lying = _solution("trained_model") + "\ntraining_seconds = 0.0  # what a student's kernel can claim\n"
     monkeypatch.setattr(measured, "_timer", lambda gid: 80.0 if gid == "trained_model" else None)
-    result = run_tests(A, seed=5)
+    result = run_tests(A, replace={"trained_model": lying}, seed=5)
     assert result.failed() == ["test_trained_model_accuracy"]
+    assert "ran for 80.0 s" in result.cells["test_trained_model_accuracy"].message
     assert "timed by the grader" in result.cells["test_trained_model_accuracy"].message
     monkeypatch.setattr(measured, "_timer", lambda gid: 3.0 if gid == "trained_model" else None)
-    lying = MUTANTS_BY_NAME["untrained_model"].code.replace(
-        "trained_model, training_seconds = hand_in(train_model, data)",
-        "trained_model, training_seconds = hand_in(train_model, data)\ntraining_seconds = 0.0")
-    assert "training_seconds = 0.0" in lying
     assert run_tests(A, seed=5).failed() == []  # the grader's 3 s are within budget
+    monkeypatch.setattr(measured, "_timer", None)  # no judge: the notebook's own number is all there is
+    slow = _solution("trained_model") + "\ntraining_seconds = 25.0\n"
+    result = run_tests(A, replace={"trained_model": slow}, seed=5)
+    assert result.failed() == ["test_trained_model_accuracy"]
+    assert "25.0 s of CPU time" in result.cells["test_trained_model_accuracy"].message
 
 
 def test_random_search_reference_by_hand(ref):
@@ -374,6 +395,18 @@ def test_a_network_test_names_a_missing_dependency():
     assert "calls batchnorm_forward, which is not implemented yet" in msg
 
 
+def test_every_figure_of_the_notebook_fits_the_output_area():
+    """JupyterLab's output area is about 9 inches wide: every figsize in the notebook, and no
+    plot_history with its 11-inch default."""
+    import re
+
+    sources = "\n".join(c.source for c in nbformat.read(notebook_path(A), as_version=4).cells if c.cell_type == "code")
+    widths = [float(w) for w in re.findall(r"figsize=\(([0-9.]+),", sources)]
+    assert widths and max(widths) <= 9.0, widths
+    for call in re.findall(r"plot_history\([^\n]*", sources):
+        assert "axes=" in call, call
+
+
 @pytest.mark.slow
 def test_the_solved_notebook_leaves_at_most_twenty_figures_open(monkeypatch):
     """Executed top to bottom as the autograder does, the notebook keeps <= 20 figures open, writes
@@ -392,6 +425,7 @@ def test_the_solved_notebook_leaves_at_most_twenty_figures_open(monkeypatch):
     assert problems == []
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
     assert text.startswith("OPEN FIGURES"), text
+    print(text.strip())
     assert int(text.split()[-1]) <= 20, text
 
 

@@ -90,3 +90,21 @@ def test_augment_appends_warped_copies():
         augment(X[:5], y[:5], copies=-1)
     with pytest.raises(ValueError, match="labels"):
         augment(X[:5], y[:4])
+
+
+def test_jitter_is_fresh_small_and_keeps_blank_pixels_blank():
+    from coursekit.augment import jitter
+
+    X, _ = load_digits("test")
+    before = X.copy()
+    a = jitter(X, np.random.default_rng(0))
+    b = jitter(X, np.random.default_rng(1))
+    np.testing.assert_array_equal(X, before)  # input untouched
+    assert a.shape == X.shape and a.dtype == np.float64
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    assert np.all(a[X == 0] == 0)  # no ink appears where there was none
+    assert not np.array_equal(a, b) and not np.array_equal(a, X)  # fresh per generator
+    ink = X > 0
+    assert np.abs(a - X)[ink].mean() < 0.1  # small: ~3% noise and +-10% intensity
+    images, _ = load_digits("test", flatten=False)
+    assert jitter(images, np.random.default_rng(0)).shape == images.shape  # (N, 8, 8) works too

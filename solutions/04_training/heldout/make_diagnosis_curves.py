@@ -6,13 +6,13 @@ one thing wrong. They are synthetic, seeded and deterministic: the textbook shap
 reading. Which panel shows which cause is the answer key, so this script lives beside the
 grader-only data, never in the package or the release. Run from the course root:
 
-    python solutions/.heldout/make_diagnosis_curves.py
+    python solutions/04_training/heldout/make_diagnosis_curves.py
 """
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EPOCHS = 30
 e = np.arange(1, EPOCHS + 1, dtype=float)
 rng = np.random.default_rng(404)

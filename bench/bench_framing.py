@@ -1,14 +1,14 @@
 """Benchmark: reassembling a worker's result in the main process, old framing vs new, same run.
 
-    python bench/bench_framing.py [--mb 24] [--chunk 65536]
+    python bench/bench_framing.py [--mb 8 16 32] [--chunk 65536]
 
 A judge's result arrives in chunks (64 KiB reads of a pipe). The old main process kept
 ``buf += chunk`` on ``bytes`` and searched the whole buffer for a newline after every read:
 copying and scanning O(size) per chunk, O(size**2 / chunk) in all (a 300 MB result of a
 noisy submission took minutes). The new :class:`coursekit.grading.workers.FrameBuffer`
 reads a length prefix and appends to one ``bytearray``: linear. Both are fed the same
-chunks of one ``--mb`` MB result here; the script prints both times and their ratio
-(old / new). Not a test: timings depend on the machine.
+chunks of a result of each ``--mb`` size here; the script prints both times and their
+ratio (old / new), which grows with the size (the old cost is quadratic). Not a test: timings depend on the machine.
 """
 from __future__ import annotations
 
@@ -46,16 +46,22 @@ def new_framing(chunks) -> list[bytes]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--mb", type=float, default=24.0, help="size of the result in MB (default 24)")
+    ap.add_argument("--mb", type=float, nargs="+", default=[8.0, 16.0, 32.0],
+                    help="sizes of the result in MB (default 8 16 32)")
     ap.add_argument("--chunk", type=int, default=1 << 16, help="bytes per read (default 65536)")
     args = ap.parse_args()
+    for mb in args.mb:
+        measure(mb, args.chunk)
+
+
+def measure(mb: float, chunk: int) -> None:
     # a result shaped like a judge's: a notebook with a lot of printed output
-    payload = json.dumps({"student": "flood", "notebook": "x" * int(args.mb * 1e6)}).encode()
+    payload = json.dumps({"student": "flood", "notebook": "x" * int(mb * 1e6)}).encode()
     old_stream = payload + b"\n"
     new_stream = struct.pack(">Q", len(payload)) + payload
 
     def split(data):
-        return [data[i:i + args.chunk] for i in range(0, len(data), args.chunk)]
+        return [data[i:i + chunk] for i in range(0, len(data), chunk)]
 
     old_chunks, new_chunks = split(old_stream), split(new_stream)
     t0 = time.perf_counter()
@@ -65,11 +71,9 @@ def main() -> None:
     old_out = old_framing(old_chunks)
     t_old = time.perf_counter() - t0
     assert old_out == new_out == [payload]
-    print(f"result: {len(payload) / 1e6:.0f} MB in {len(new_chunks)} reads of {args.chunk} bytes")
-    print(f"old (bytes += chunk, search per read): {t_old:8.3f} s")
-    print(f"new (length prefix, bytearray):        {t_new:8.3f} s")
-    print(f"ratio old/new: {t_old / max(t_new, 1e-9):.1f}x")
-
+    print(f"{len(payload) / 1e6:5.0f} MB in {len(new_chunks):5d} reads of {chunk} B: "
+          f"old (bytes +=, search per read) {t_old:7.3f} s, new (length prefix, bytearray) {t_new:6.3f} s, "
+          f"ratio old/new {t_old / max(t_new, 1e-9):6.1f}x")
 
 if __name__ == "__main__":
     main()

@@ -11,9 +11,9 @@ from __future__ import annotations
 import io
 import sys
 
-__all__ = ["Collector", "CaptureStream", "make_shell", "capture_streams"]
+__all__ = ["Collector", "CaptureStream", "make_shell", "capture_streams", "MIMES"]
 
-_MIMES = ("text/plain", "text/html", "text/markdown", "image/png", "image/svg+xml")
+MIMES = ("text/plain", "text/html", "text/markdown", "image/png", "image/svg+xml")
 
 
 class Collector:
@@ -50,7 +50,7 @@ class Collector:
 
     def data(self, output_type: str, data: dict, count=None) -> None:
         keep = {}
-        for mime in _MIMES:
+        for mime in MIMES:
             value = data.get(mime)
             if isinstance(value, bytes):
                 value = value.decode("ascii", "replace")

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import nbformat
 
-from .capture import Collector, capture_streams, make_shell
+from .capture import MIMES, Collector, capture_streams, make_shell
 from .dependencies import set_kernel_binder
 from .intake import NotebookSpec, read_submission
 from .limits import Limits
@@ -135,7 +135,6 @@ class _Alarm:
         return False
 
 
-_MIMES = ("text/plain", "text/html", "text/markdown", "image/png", "image/svg+xml")
 _TRIM = 500     # characters kept of a score-relevant output once the submission's output is used up
 
 
@@ -472,7 +471,7 @@ def _sanitize_outputs(outputs: list, limit: int) -> list[dict]:
         if t == "stream" and o.get("name") in ("stdout", "stderr") and isinstance(o.get("text"), str):
             clean.append({"output_type": "stream", "name": o["name"], "text": o["text"][:limit]})
         elif t in ("display_data", "execute_result") and isinstance(o.get("data"), dict):
-            data = {k: v[:limit] for k, v in o["data"].items() if k in _MIMES and isinstance(v, str)}
+            data = {k: v[:limit] for k, v in o["data"].items() if k in MIMES and isinstance(v, str)}
             out = {"output_type": t, "data": data, "metadata": {}}
             if t == "execute_result":
                 c = o.get("execution_count")

@@ -291,8 +291,9 @@ class KernelConnection:
         self.close()
 
     def execute(self, code: str, *, deadline: float | None, label: str = "this cell") -> dict:
-        """Run a notebook cell in the kernel; the kernel's reply (``outputs``, ``ok``, ``cut``)."""
-        reply, _ = self._request_raw("exec", {"code": code}, deadline=deadline, label=label)
+        """Run a notebook cell in the kernel; the kernel's reply (``outputs``, ``ok``, ``cut``).
+        A timeout or death is raised, not noted in ``events`` (the caller notes it, with the cell)."""
+        reply, _ = self._request_raw("exec", {"code": code}, deadline=deadline, label=label, note=False)
         return reply
 
     # -- framing -----------------------------------------------------------------
@@ -304,7 +305,7 @@ class KernelConnection:
             raise EOFError("the kernel is gone") from None
 
     def _request_raw(self, op: str, payload: dict, buffers=(), *, deadline: float | None,
-                     label: str = "the kernel") -> tuple[dict, list[bytes]]:
+                     label: str = "the kernel", note: bool = True) -> tuple[dict, list[bytes]]:
         if self.dead or self.sandbox is None:
             raise KernelDied(f"the kernel is not running ({self.death_note})")
         mid = self._next_id
@@ -316,12 +317,12 @@ class KernelConnection:
             try:
                 self._send(header, list(buffers))
             except EOFError:
-                self._died(label)
+                self._died(label, note)
             while True:
                 try:
                     reply, bufs = self.reader.read(deadline=deadline)
                 except TimeoutError:
-                    return self._timed_out(mid, label)
+                    return self._timed_out(mid, label, note)
                 except (EOFError, WireError, OSError) as err:
                     if isinstance(err, OverBudget):
                         self.kill(str(err))
@@ -329,19 +330,19 @@ class KernelConnection:
                         raise KernelDied(str(err)) from None
                     if isinstance(err, WireError):
                         self.kill(f"sent a malformed message ({err})")
-                    self._died(label)
+                    self._died(label, note)
                 if reply.get("re") == mid:
                     return reply, bufs
                 if reply.get("op") == "callback":
                     self._callback(reply, bufs)
                     continue
                 self.kill("sent an unexpected message")
-                self._died(label)
+                self._died(label, note)
         finally:
             self.busy = False
             self.kernel_seconds += time.monotonic() - start
 
-    def _died(self, label: str):
+    def _died(self, label: str, note_event: bool = True):
         if self.sandbox is not None:
             try:
                 self.sandbox.proc.wait(timeout=2)
@@ -350,14 +351,16 @@ class KernelConnection:
         note = self.sandbox.exit_description() if self.sandbox is not None else self.death_note
         self.close()
         self.death_note = note
-        self.events.append(f"kernel died while running {label}: it {note}")
+        if note_event:
+            self.events.append(f"kernel died while running {label}: it {note}")
         self.poisoned.setdefault(label, f"{label} made the kernel die earlier (it {note}); "
                                         "it was not run again")
         raise KernelDied(f"the kernel died while running {label}: it {note}. "
                          "Possible causes: os._exit/sys.exit, a crash, or going over the memory "
                          f"limit ({self.limits.memory >> 20} MiB).")
 
-    def _timed_out(self, mid: int, label: str):
+    def _timed_out(self, mid: int, label: str, note_event: bool = True):
+        events = self.events if note_event else []
         self.timed_out = True
         limit = self.limits.cell_timeout
         self.sandbox.interrupt()
@@ -367,11 +370,11 @@ class KernelConnection:
                 reply, bufs = self.reader.read(deadline=grace)
             except (TimeoutError, EOFError, WireError, OSError):
                 self.kill("did not respond to an interrupt")
-                self.events.append(f"{label} did not finish within {limit:g} s and did not stop "
+                events.append(f"{label} did not finish within {limit:g} s and did not stop "
                                    "when interrupted: the kernel was killed")
                 break
             if reply.get("re") == mid:
-                self.events.append(f"{label} did not finish within {limit:g} s and was interrupted; "
+                events.append(f"{label} did not finish within {limit:g} s and was interrupted; "
                                    "the kernel was restarted (anything it started is stopped)")
                 self.kill("restarted after a timeout")
                 break

@@ -94,9 +94,6 @@ def test_manual_grade_and_comment_in_feedback(graded):
     assert "<script>" not in page
 
 
-@pytest.mark.xfail(strict=True, reason="coursekit grade crashes on a manually graded markdown cell "
-                   "(judge.py score_notebook -> _message reads cell.outputs of a markdown cell); "
-                   "remove this mark when the grader handles written answers")
 def test_coursekit_grade_handles_written_answers(tmp_path):
     root = make_course(tmp_path / "course", ["01_softmax"])
     (root / "solutions" / W).mkdir()

@@ -26,12 +26,25 @@ ON_TIME = (2026, 3, 1, 12, 0, 0)
 LATE = (2026, 3, 3, 10, 0, 0)          # due 2026-03-01 23:59 UTC: late by ~34 h
 PARTIAL_UNITS = ["softmax", "log_softmax", "softmax_loss"]     # 4 + 4 + 7 points
 
-# student -> (kind, expected Canvas score)
+# student -> kind
 CLASS = {f"s{i:02d}": kind for i, kind in enumerate(
     ["solved"] * 10 + ["blank"] * 5 + ["partial"] * 5 + ["late"] * 3 + ["renamed"] * 3 + ["resubmitted"] * 3
     + ["extension"], start=1)}
-EXPECTED = {"solved": 28, "blank": 0, "partial": 15, "late": 0, "renamed": 28, "resubmitted": 28, "extension": 28}
-MANUAL = ("s11", "test_predict", 2.0)   # a person gives the blank s11 the 2 points of test_predict
+MANUAL = [("s11", "test_predict", 2.0),   # a person gives the blank s11 the 2 points of test_predict
+          ("s01", "q_initial_loss", 2.0)]  # and grades s01's written answer on the initial loss
+
+
+def points() -> tuple[dict[str, float], float, float]:
+    """From the release: points per autograded test cell, all points possible, a partial's points."""
+    from coursekit.grading.results import unit_of
+
+    nb = json.loads((ROOT / "assignments" / A / "softmax.ipynb").read_text())
+    metas = [c.get("metadata", {}).get("nbgrader", {}) for c in nb["cells"]]
+    units = [m["grade_id"] for m in metas if m.get("solution") and not m.get("grade")]
+    tests = {m["grade_id"]: float(m["points"]) for m in metas if m.get("grade") and not m.get("solution")}
+    possible = sum(float(m.get("points", 0)) for m in metas if m.get("grade"))
+    partial = sum(p for gid, p in tests.items() if unit_of(gid, units) in PARTIAL_UNITS)
+    return tests, possible, partial
 
 
 def notebook(solved: dict, units) -> bytes:
@@ -89,18 +102,24 @@ def test_semester(tmp_path):
 
     fg = Formgrader(root, tmp_path)
     try:
-        student, grade, score = MANUAL
-        assert fg.set_manual_score(A, "softmax", student, grade, score)["manual_score"] == score
+        for student, grade, score in MANUAL:
+            assert fg.set_manual_score(A, "softmax", student, grade, score)["manual_score"] == score
     finally:
         fg.stop()
 
     text = run_coursekit(root, "export", A, "--format", "canvas", "--roster", str(roster), "-o", "-").stdout
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-    assert rows[1][0] == "Points Possible" and rows[1][5] == "28"
+    tests, possible, partial = points()
+    full = sum(tests.values())
+    expected = {"solved": full, "blank": 0.0, "partial": partial, "late": 0.0, "renamed": full,
+                "resubmitted": full, "extension": full}
+    assert 0 < partial < full < possible            # written answers add points a person gives
+    assert rows[1][0] == "Points Possible" and float(rows[1][5]) == possible
     got = {r[3]: float(r[5]) for r in rows[2:]}
-    want = {s: float(EXPECTED[k]) for s, k in CLASS.items()}
-    want[MANUAL[0]] += MANUAL[2]
+    want = {s: expected[k] for s, k in CLASS.items()}
+    for student, _, score in MANUAL:
+        want[student] += score
     assert got == want
     ids = {r[3]: r[1] for r in rows[2:]}
     assert ids["s01"] == "7000" and ids["s30"] == "7029"

@@ -10,6 +10,17 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def pytest_configure(config):
+    """One preflight per assignment for the whole run: every scratch course is a copy of this
+    course, so a passing preflight (same fingerprint) need not be paid again in each test.
+    Set before pytest-xdist starts its workers, so they share it. The preflight's own tests
+    switch this off."""
+    if "COURSEKIT_PREFLIGHT_CACHE" not in os.environ:
+        import tempfile
+
+        os.environ["COURSEKIT_PREFLIGHT_CACHE"] = tempfile.mkdtemp(prefix="coursekit-test-preflight-")
+
+
 def make_course(tmp: Path, assignments=None) -> Path:
     """A scratch course: the repo's config, solutions and release, no graded work."""
     tmp.mkdir(parents=True, exist_ok=True)

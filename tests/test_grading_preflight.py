@@ -45,6 +45,13 @@ def _set_solution(path: Path, unit: str, code: str) -> None:
     nbformat.write(nb, path)
 
 
+
+@pytest.fixture(autouse=True)
+def no_shared_preflight_cache(monkeypatch):
+    """These tests are about the preflight itself: every course pays for its own."""
+    monkeypatch.delenv("COURSEKIT_PREFLIGHT_CACHE", raising=False)
+
+
 def test_wrong_reference_stops_the_run_and_says_why(course_factory):
     root = course_factory(assignments=[A])
     course = Course(root)

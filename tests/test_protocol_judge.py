@@ -65,6 +65,31 @@ def test_with_reference_restores_an_absent_name(reference_dep):
     assert score == {"test_unit": 1}, scored
 
 
+def test_a_reference_that_updates_its_arguments_in_place_updates_the_kernels(monkeypatch):
+    """Like batchnorm_forward's ``bn_param``: a reference reached from the kernel through
+    ``with_reference`` changes a dict and an array it was given; the student's code, which
+    reads them afterwards, must see the change as it would in its own kernel."""
+    import numpy as np
+
+    def ref_dep(param, acc):
+        param["running"] = 0.5 * param.get("running", np.zeros(2)) + 1.0   # a new value for a key
+        param["count"] = param.get("count", 0) + 1
+        acc += 10.0                                                     # an array changed in place
+        return acc.sum()
+
+    monkeypatch.setattr(dependencies, "reference", lambda name, assignment=None: {"dep": ref_dep}[name])
+    score, scored, *_ = grades([
+        ("setup", "setup", SETUP),
+        ("answer", "solution", "def dep(param, acc):\n    return -1\n"
+                               "def unit():\n    param, acc = {}, np.zeros(2)\n"
+                               "    dep(param, acc)\n    dep(param, acc)\n"
+                               "    return param['count'], param['running'].tolist(), acc.tolist()"),
+        ("test_unit", "test", "with with_reference('dep'):\n    got = unit()\n"
+                              "assert got == (2, [1.5, 1.5], [20.0, 20.0]), got"),
+    ])
+    assert score == {"test_unit": 1}, scored
+
+
 def test_partial_credit_is_an_execute_result():
     score, scored, *_ = grades([("t_half", "test", "0.5"), ("t_full", "test", "print('ok')")], points=2.0)
     assert score == {"t_half": 0.5, "t_full": 2.0}, scored     # nbgrader: the value is the points

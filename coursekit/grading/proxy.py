@@ -451,10 +451,15 @@ class KernelConnection:
                     not all(isinstance(k, str) for k in kwargs):
                 raise WireError("bad arguments")
             attr = header.get("attr")
+            after = None
             if attr is None:
                 if not callable(obj):
                     raise TypeError(f"{type(obj).__name__} object is not callable")
+                snaps = {**{str(i): _mutable_snapshot(a) for i, a in enumerate(args)},
+                         **{f"k:{k}": _mutable_snapshot(a) for k, a in kwargs.items()}}
                 value = obj(*args, **kwargs)
+                after = _changed_in_place(snaps, {**{str(i): a for i, a in enumerate(args)},
+                                                   **{f"k:{k}": a for k, a in kwargs.items()}})
             else:
                 if not isinstance(attr, str) or attr.startswith("_"):
                     raise AttributeError(attr)
@@ -462,8 +467,13 @@ class KernelConnection:
                 if isinstance(value, (types.ModuleType, type)):
                     raise AttributeError(f"{attr} is not available to student code")
             enc = Encoder(fallback=self._fallback)
-            node = enc.encode(value)
-            self._send({"re": mid, "value": node}, enc.buffers)
+            reply = {"re": mid, "value": enc.encode(value)}
+            if after:
+                # a judge-side function (a reference reached through with_reference) changed
+                # arguments in place, as batchnorm_forward updates bn_param: the kernel applies
+                # the same changes to its own objects, so student code sees what it would at home
+                reply["after"] = enc.encode(after)
+            self._send(reply, enc.buffers)
         except GradingInterrupted:
             raise
         except BaseException as err:  # noqa: BLE001 - reported to the kernel
@@ -1076,3 +1086,35 @@ class SyncedArray(np.ndarray):
 
     def __reduce__(self):
         return self.view(np.ndarray).__reduce__()
+
+
+def _mutable_snapshot(value: Any) -> Any:
+    """What a callback argument looked like before the call: arrays and dicts (else None)."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: (v, v.copy() if isinstance(v, np.ndarray) else None) for k, v in value.items()}
+    return None
+
+
+def _changed_in_place(before: dict, now: dict) -> dict:
+    """``{position: new value}`` for array and dict arguments the call changed in place.
+
+    A dict travels whole, with the keys whose array was changed in place (same object)
+    listed under ``"inplace"``; an array travels whole."""
+    out = {}
+    for pos, snap in before.items():
+        cur = now[pos]
+        if snap is None:
+            continue
+        if isinstance(cur, np.ndarray):
+            if cur.shape != snap.shape or not np.array_equal(cur, snap, equal_nan=True):
+                out[pos] = {"array": cur}
+            continue
+        same_keys = set(cur) == set(snap)
+        inplace = [k for k, v in cur.items() if k in snap and v is snap[k][0] and isinstance(v, np.ndarray)
+                   and (v.shape != snap[k][1].shape or not np.array_equal(v, snap[k][1], equal_nan=True))]
+        rebound = [k for k, v in cur.items() if k not in snap or v is not snap[k][0]]
+        if inplace or rebound or not same_keys:
+            out[pos] = {"dict": dict(cur), "inplace": inplace}
+    return out

@@ -473,7 +473,11 @@ class Kernel:
                         "TypeError": TypeError, "ValueError": ValueError,
                         "KeyError": KeyError, "IndexError": IndexError}.get(err.get("ename"), RuntimeError)
             raise exc_type(err.get("evalue", ""))
-        return self.decoder(buffers).decode(reply.get("value"))
+        dec = self.decoder(buffers)
+        value = dec.decode(reply.get("value"))
+        if reply.get("after") is not None:
+            _write_back(dec.decode(reply["after"]), tuple(args or ()), dict(kwargs or {}))
+        return value
 
 
 def _is_method(obj, name: str) -> bool:
@@ -554,3 +558,33 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _write_back(after, args: tuple, kwargs: dict) -> None:
+    """Apply the judge's in-place changes (see ``proxy._changed_in_place``) to our own arguments."""
+    if not isinstance(after, dict):
+        return
+    for pos, change in after.items():
+        if not isinstance(pos, str) or not isinstance(change, dict):
+            continue
+        if pos.startswith("k:"):
+            target = kwargs.get(pos[2:])
+        elif pos.isdigit() and int(pos) < len(args):
+            target = args[int(pos)]
+        else:
+            continue
+        if isinstance(target, np.ndarray) and isinstance(change.get("array"), np.ndarray):
+            new = change["array"]
+            if new.shape == target.shape and target.flags.writeable:
+                target[...] = new
+        elif isinstance(target, dict) and isinstance(change.get("dict"), dict):
+            new, inplace = change["dict"], set(change.get("inplace") or ())
+            for key in [k for k in target if k not in new]:
+                del target[key]
+            for key, value in new.items():
+                old = target.get(key)
+                if (key in inplace and isinstance(old, np.ndarray) and isinstance(value, np.ndarray)
+                        and old.shape == value.shape and old.flags.writeable):
+                    old[...] = value
+                else:
+                    target[key] = value

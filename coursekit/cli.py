@@ -37,8 +37,10 @@ def _print_results(results) -> None:
         return
     width = max(len(r.student) for r in results)
     for r in results:
-        weak = [f"{u} {s:g}/{m:g}" for u, (s, m) in sorted(r.units.items()) if s < m]
+        weak = [f"{u} {s:g}/{m:g}" for u, (s, m) in sorted(r.units.items()) if s < m and u not in r.pending]
         note = ("  lost points on: " + ", ".join(weak)) if weak else ""
+        if r.pending:
+            note += f"  (written answers wait for a grader: {', '.join(sorted(r.pending))})"
         print(f"  {r.student:<{width}}  {r.score:6.2f} / {r.max_score:g}{note}")
 
 
@@ -257,6 +259,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    from .grading.autograde import GradingRefused
     from .grading.demo import DemoDirRefused, run_demo
 
     try:
@@ -264,6 +267,9 @@ def cmd_demo(args) -> int:
     except DemoDirRefused as err:
         print(f"coursekit demo: {err}", file=sys.stderr)
         return 2
+    except GradingRefused as err:
+        print(f"coursekit demo: {err}", file=sys.stderr)
+        return 3
 
 
 def cmd_grade_guarded(args) -> int:

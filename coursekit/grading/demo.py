@@ -92,7 +92,9 @@ def run_demo(course: Course, into: Path, assignments: list[str] | None = None) -
         results = grade(demo, assignment, jobs=min(3, os.cpu_count() or 1))
         print(f"\n{assignment}: graded {len(results)} submissions in {time.perf_counter() - start:.1f} s")
         for r in results:
-            print(f"  {r.student:<4} {r.score:6.2f} / {r.max_score:g}")
+            waiting = sum(r.tests[gid][1] for gid in r.pending if gid in r.tests)
+            note = f"  (+ {waiting:g} points of written answers wait for a grader)" if waiting else ""
+            print(f"  {r.student:<4} {r.score:6.2f} / {r.max_score:g}{note}")
         generate_feedback(demo, assignment)
         rows += results
     (demo.root / "grades.csv").write_text(results_csv(rows))

@@ -36,6 +36,7 @@ class SubmissionResult:
     lateness: object = None                 # deadlines.Lateness
     notebook_scores: dict[str, float] = field(default_factory=dict)   # notebook -> raw score
     manual: set = field(default_factory=set)                          # grade ids scored by a person
+    pending: set = field(default_factory=set)                         # grade ids waiting for a person
     comments: dict[str, str] = field(default_factory=dict)            # grade id -> grader's comment
     test_notebook: dict[str, str] = field(default_factory=dict)       # grade id -> notebook
 
@@ -86,6 +87,8 @@ def read_results(course: Course, assignment: str, students: list[str] | None = N
                     result.test_notebook[grade.name] = nb.name
                     if grade.manual_score is not None:
                         result.manual.add(grade.name)
+                    elif grade.needs_manual_grade:
+                        result.pending.add(grade.name)
                     unit = unit_of(grade.name, units)
                     got, out_of = result.units.get(unit, (0.0, 0.0))
                     result.units[unit] = (got + (score or 0.0), out_of + float(grade.max_score))

@@ -132,7 +132,8 @@ def graded_in_gradebook(course: Course, assignment: str) -> set[str]:
         except MissingEntry:
             return done
         for sub in subs:
-            grades = [g for nb in sub.notebooks for g in nb.grades]
+            # written answers (markdown answer cells) have no autograder score: a person gives it
+            grades = [g for nb in sub.notebooks for g in nb.grades if g.cell.cell_type == "code"]
             if grades and all(g.auto_score is not None for g in grades):
                 done.add(sub.student.id)
     return done

@@ -556,10 +556,6 @@ def main() -> None:
     kernel.serve()
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _write_back(after, args: tuple, kwargs: dict) -> None:
     """Apply the judge's in-place changes (see ``proxy._changed_in_place``) to our own arguments."""
     if not isinstance(after, dict):
@@ -588,3 +584,8 @@ def _write_back(after, args: tuple, kwargs: dict) -> None:
                     old[...] = value
                 else:
                     target[key] = value
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,9 +1,7 @@
 """01_softmax: the reference is right, and its tests catch every mutant (in-process, fast)."""
 
-import os
 import re
 
-import matplotlib
 import nbformat
 import numpy as np
 import pytest

@@ -7,18 +7,15 @@ characters.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from coursekit.grading.course import Course
 from coursekit.grading.limits import Limits
 from coursekit.grading.results import read_results
-from coursekit.grading.sandbox import Sandbox, SandboxError, bwrap_binary, probe_isolation
+from coursekit.grading.sandbox import Sandbox, SandboxError, probe_isolation
 from coursekit.grading.store import read_record
 from coursekit.grading.submissions import build_submission
 

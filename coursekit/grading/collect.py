@@ -47,6 +47,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote_plus
 
+from .atomic import replace_folder
 from .course import Course
 from .deadlines import format_time, parse_time
 
@@ -406,15 +407,7 @@ def _write_submission(dest: Path, data: dict[str, bytes], ts: datetime | None) -
         (tmp / name).write_bytes(blob)
     if ts is not None:
         (tmp / "timestamp.txt").write_text(format_time(ts))
-    old = None
-    if dest.exists():
-        old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-        if old.exists():
-            shutil.rmtree(old)
-        dest.rename(old)
-    tmp.rename(dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_folder(tmp, dest)
 
 
 def format_plan(plan: Plan, dry_run: bool = False) -> str:

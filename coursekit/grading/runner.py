@@ -353,31 +353,10 @@ class Kernel:
 
     def count_lines(self, fn, args, kwargs) -> dict:
         """``fn(*args, **kwargs)`` under ``sys.settrace``: its value and the lines run outside
-        library code (see :func:`coursekit.grading.tracing.is_library_file`)."""
-        from .tracing import is_library_file
+        library code (see :func:`coursekit.grading.tracing.count_lines_here`)."""
+        from .tracing import count_lines_here
 
-        count = 0
-        library: dict[str, bool] = {}
-
-        def local(frame, event, arg):
-            nonlocal count
-            if event == "line":
-                count += 1
-            return local
-
-        def global_trace(frame, event, arg):
-            name = frame.f_code.co_filename
-            lib = library.get(name)
-            if lib is None:
-                lib = library[name] = is_library_file(name)
-            return None if lib else local
-
-        previous = sys.gettrace()
-        sys.settrace(global_trace)
-        try:
-            value = fn(*args, **kwargs)
-        finally:
-            sys.settrace(previous)
+        value, count = count_lines_here(fn, args, kwargs)
         return {"counted": value, "lines": count}
 
     def drain(self, gen, limit: int) -> dict:

@@ -29,6 +29,7 @@ import time
 import warnings
 from pathlib import Path
 
+from .atomic import replace_folder
 from .course import Course
 from .intake import NotebookSpec, unit_names
 
@@ -185,15 +186,7 @@ def _write_autograded(course: Course, assignment: str, student: str, result: dic
     for name, entry in result["notebooks"].items():
         if entry.get("notebook"):
             (tmp / f"{name}.ipynb").write_text(entry["notebook"])
-    old = None
-    if dest.exists():
-        old = dest.parent / f".{assignment}.old-{os.getpid()}"
-        if old.exists():
-            shutil.rmtree(old)
-        dest.rename(old)
-    tmp.rename(dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_folder(tmp, dest)
 
 
 def _late_plugin(course: Course):

@@ -25,7 +25,7 @@ import sys
 import sysconfig
 from typing import Any, Callable
 
-__all__ = ["count_student_lines", "set_kernel_counter", "is_library_file"]
+__all__ = ["count_student_lines", "count_lines_here", "set_kernel_counter", "is_library_file"]
 
 _kernel_counter: Callable[..., tuple[Any, int]] | None = None
 
@@ -64,6 +64,11 @@ def count_student_lines(fn: Callable, *args: Any, **kwargs: Any) -> tuple[Any, i
     """Call ``fn(*args, **kwargs)``; return ``(result, number of lines run in student code)``."""
     if _kernel_counter is not None:
         return _kernel_counter(fn, args, kwargs)
+    return count_lines_here(fn, args, kwargs)
+
+
+def count_lines_here(fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, int]:
+    """The count itself, in this process (the student's kernel): ``sys.settrace`` over the call."""
     count = 0
     library: dict[str, bool] = {}
 

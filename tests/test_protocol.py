@@ -19,7 +19,8 @@ import pytest
 from coursekit.grading import proxy as proxy_mod
 from coursekit.grading import wire as wire_mod
 from coursekit.grading.limits import Limits
-from coursekit.grading.proxy import (KernelDied, Remote, RemoteError, TestTimeout, is_proxy)
+from coursekit.grading.proxy import KernelDied, Remote, RemoteError, is_proxy
+from coursekit.grading.proxy import TestTimeout as CellTimedOut  # (not a test class)
 from coursekit.grading.wire import Budget, FrameReader, WireError
 
 from .protocol_support import FAST, PipeKernel, ScriptedKernel, connect, names, raw_frame, run
@@ -152,9 +153,9 @@ def test_timeout_interrupts_and_poisons(conn):
     run(conn, "import time\ndef slow():\n    time.sleep(60)")
     slow = names(conn, "slow")["slow"]
     conn.deadline = time.monotonic() + 1.0
-    with pytest.raises(TestTimeout):
+    with pytest.raises(CellTimedOut):
         slow()
-    with pytest.raises(TestTimeout, match="not run again"):
+    with pytest.raises(CellTimedOut, match="not run again"):
         slow()                                               # remembered: not run again
 
 
@@ -287,7 +288,7 @@ def test_forged_exception_types():
     with pytest.raises(RemoteError) as info:
         f()
     assert not isinstance(info.value, SystemExit)               # a stand-in, never the real BaseException
-    with pytest.raises(TestTimeout):
+    with pytest.raises(CellTimedOut):
         f()
     with pytest.raises(ValueError) as info:
         f()

@@ -139,7 +139,7 @@ def check_notebook(path: str | os.PathLike, cell_timeout: float | None = None) -
     import nbformat
     from nbclient import NotebookClient
 
-    from .grading.results import unit_of
+    from .grading.units import unit_of
 
     path = Path(path)
     if path.stat().st_size > MAX_NOTEBOOK_BYTES:

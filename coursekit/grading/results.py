@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .course import Course
 from .lms_export import safe_cell
+from .units import unit_of
 
 __all__ = ["SubmissionResult", "NoGrades", "read_results", "require_results", "unit_of", "results_csv"]
 
@@ -39,16 +40,6 @@ class SubmissionResult:
     pending: set = field(default_factory=set)                         # grade ids waiting for a person
     comments: dict[str, str] = field(default_factory=dict)            # grade id -> grader's comment
     test_notebook: dict[str, str] = field(default_factory=dict)       # grade id -> notebook
-
-
-def unit_of(test_id: str, units: list[str]) -> str:
-    """The unit a test cell belongs to: ``test_softmax_loss_grad`` -> ``softmax_loss``.
-
-    Test cells are named ``test_<unit>...``; the longest unit name that fits wins.
-    """
-    name = test_id[5:] if test_id.startswith("test_") else test_id
-    matches = [u for u in units if name == u or name.startswith(u + "_")]
-    return max(matches, key=len) if matches else name
 
 
 def read_results(course: Course, assignment: str, students: list[str] | None = None) -> list[SubmissionResult]:

@@ -69,7 +69,7 @@ KIT_PACKAGES = ("widgets",)
 #: grading pipeline (sandbox, judge, proxy, wire, runner, workers, autograde, store,
 #: intake, feedback, report, release, student_tree, demo, gradebook, ...) stays out.
 STUDENT_GRADING_MODULES = ("__init__", "checks", "compare", "dependencies", "reference",
-                           "measured", "seeds", "tolerances", "tracing")
+                           "measured", "seeds", "tolerances", "tracing", "units")
 #: Text files searched for grades (a header with a score-like column).
 _TABLE_SUFFIXES = {".csv", ".tsv", ".txt", ".dat", ""}
 _SCORE_COLUMN = re.compile(r"^(.*[\s_-])?(auto_?|manual_?|max_?)?(score|grade|points|marks?|total)"

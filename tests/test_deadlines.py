@@ -11,14 +11,18 @@ from coursekit.grading.deadlines import (Lateness, apply_extensions, effective_s
 from coursekit.grading.results import read_results
 
 from .conftest import make_course, run_coursekit
+from .points import release_points
 
 A = "01_softmax"
 DUE = datetime(2026, 3, 1, 23, 59)
+FULL = release_points(A, "softmax").autograded    # a solved notebook before its written answers are graded
 
 
 def fill_gradebook(course: Course, students: dict, due=DUE, manual: dict | None = None, records: dict | None = None):
     """Grades straight into the gradebook, no kernels: ``{student: (fraction of each test's points, timestamp)}``.
 
+    As the autograder leaves them: each autograded test cell scores ``fraction`` of its points, each
+    written answer (a grade cell that is also a solution cell) has no score and needs a manual grade.
     ``manual``: ``{student: {grade_id: score}}`` set as manual scores (as formgrader does);
     ``records``: ``{student: {grade_id: message}}`` written as coursekit grader records.
     """
@@ -35,11 +39,13 @@ def fill_gradebook(course: Course, students: dict, due=DUE, manual: dict | None 
             gb.update_or_create_student(student)
             sub = gb.update_or_create_submission(A, student, timestamp=ts)
             for nb in sub.notebooks:
+                written = {c.name for c in nb.notebook.solution_cells}
                 for g in nb.grades:
-                    g.auto_score = fraction * g.max_score
-                    g.needs_manual_grade = False
+                    g.auto_score = None if g.name in written else fraction * g.max_score
+                    g.needs_manual_grade = g.name in written
                     if (manual or {}).get(student, {}).get(g.name) is not None:
                         g.manual_score = manual[student][g.name]
+                        g.needs_manual_grade = False
         gb.db.commit()
     for student, messages in (records or {}).items():
         path = course.directory("autograded") / ".coursekit" / A / f"{student}.json"
@@ -81,14 +87,14 @@ def test_penalty_follows_the_configured_plugin(course):
 
 def test_read_results_applies_penalty_and_extension(course):
     by = {r.student: r for r in read_results(course, A)}
-    assert (by["ontime"].score, by["ontime"].late_penalty) == (28, 0)
-    assert (by["late"].raw_score, by["late"].late_penalty, by["late"].score) == (28, 28, 0)
-    assert by["extended"].score == 0 and by["nostamp"].score == 28
+    assert (by["ontime"].score, by["ontime"].late_penalty) == (FULL, 0)
+    assert (by["late"].raw_score, by["late"].late_penalty, by["late"].score) == (FULL, FULL, 0)   # 'zero': all of it
+    assert by["extended"].score == 0 and by["nostamp"].score == FULL
     out = run_coursekit(course.root, "extend", "extended", A, "--until", "2026-03-04 00:00 UTC").stdout
     assert "extended may submit 01_softmax until 2026-03-04 00:00:00 UTC" in out
     assert read_extensions(course)[A]["extended"] == datetime(2026, 3, 4)
     by = {r.student: r for r in read_results(course, A)}
-    assert (by["extended"].score, by["extended"].late_penalty) == (14, 0)
+    assert (by["extended"].score, by["extended"].late_penalty) == (FULL / 2, 0)
     assert by["late"].score == 0
     # the gradebook agrees (formgrader, nbgrader export)
     from nbgrader.api import Gradebook
@@ -96,19 +102,19 @@ def test_read_results_applies_penalty_and_extension(course):
     apply_extensions(course, A)
     with Gradebook(course.db_url, course.course_id) as gb:
         assert gb.find_submission(A, "extended").late_submission_penalty == 0
-        assert gb.find_submission(A, "late").late_submission_penalty == 28
+        assert gb.find_submission(A, "late").late_submission_penalty == FULL
     run_coursekit(course.root, "extend", "extended", A, "--remove")
     assert {r.student: r for r in read_results(course, A)}["extended"].score == 0
     with Gradebook(course.db_url, course.course_id) as gb:
-        assert gb.find_submission(A, "extended").late_submission_penalty == 14
+        assert gb.find_submission(A, "extended").late_submission_penalty == FULL / 2
 
 
 def test_penalty_in_every_output(course):
     rows = run_coursekit(course.root, "export", A, "-o", "-").stdout
-    assert "late,01_softmax,0,28,28,28" in rows
+    assert f"late,01_softmax,0,{release_points(A, 'softmax').possible:g},{FULL:g},{FULL:g}" in rows
     run_coursekit(course.root, "feedback", A, "--student", "late")
     page = (course.root / "coursekit-feedback" / "late" / A / "softmax.html").read_text()
-    assert "Late penalty: 28 points" in page and "late by 10.0 h" in page
+    assert f"Late penalty: {FULL:g} points" in page and "late by 10.0 h" in page
     run_coursekit(course.root, "report", A)
     html = (course.root / "reports" / A / "index.html").read_text()
     assert "<td>late</td>" in html and "late by 10.0 h" in html

@@ -24,6 +24,7 @@ from coursekit.grading.sandbox import probe_isolation
 from coursekit.grading.submissions import build_submission
 
 from .conftest import make_course, run_coursekit
+from .points import release_points
 
 pytestmark = pytest.mark.slow
 
@@ -143,7 +144,8 @@ def test_grade_into_postgresql(postgres, tmp_path, monkeypatch):
     assert course.db_url == postgres["url"]
     build_submission(course, A, "full", solve="all")
     build_submission(course, A, "none", solve=None)
-    build_submission(course, A, "half", solve=["softmax", "log_softmax", "predict"])
+    half = ["softmax", "log_softmax", "predict"]
+    build_submission(course, A, "half", solve=half)
     build_submission(course, A, "attacker", solve=None,
                      replace={"predict": ATTACK.replace("PORT", str(postgres["port"]))})
     out = run_coursekit(root, "grade", A, "--jobs", "2").stdout
@@ -160,11 +162,18 @@ def test_grade_into_postgresql(postgres, tmp_path, monkeypatch):
                    JOIN student st ON sa.student_id = st.id GROUP BY st.id""")
     rows = {r[0]: r[1:] for r in cur.fetchall()}
     db.close()
-    assert rows["full"][0] == 28 and rows["none"][0] == 0 and rows["half"][0] == 10
-    assert all(r[1] == 13 and r[2] == 0 and r[3] == 0 for r in rows.values()), rows
+    pts = release_points(A, "softmax")
+    full, partial = pts.autograded, pts.of_units(half)
+    assert 0 < partial < full
+    assert rows["full"][0] == full and rows["none"][0] == 0 and rows["half"][0] == partial
+    cells = len(pts.tests) + len(pts.written)
+    assert all(r[1] == cells and r[3] == 0 for r in rows.values()), rows
+    # no auto score only where a person must grade: the written answers "full" wrote (unanswered ones score 0)
+    assert {s: r[2] for s, r in rows.items()} == {"full": len(pts.written), "none": 0, "half": 0, "attacker": 0}, rows
     assert rows["attacker"][0] == 0
     # coursekit reads the same
-    assert {r.student: r.score for r in read_results(course, A)} == {"full": 28, "none": 0, "half": 10, "attacker": 0}
+    assert {r.student: r.score for r in read_results(course, A)} == {"full": full, "none": 0, "half": partial,
+                                                                      "attacker": 0}
     # the sandbox has no network: the attacker never reached the server
     import nbformat
 

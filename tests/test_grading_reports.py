@@ -11,12 +11,14 @@ from coursekit.grading.submissions import build_submission
 
 from .conftest import run_coursekit
 from .mutants import catalogues
+from .points import release_points
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(probe_isolation()[0] != "namespaces",
                                  reason="the sandbox needs Linux namespaces: " + probe_isolation()[1])]
 
 A = "01_softmax"
+PTS = release_points(A, "softmax")     # written answers: in max_score, scored only by a person
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +41,15 @@ def graded(tmp_path_factory):
 
 def test_progress_and_summary(graded):
     root, course, mutant, out = graded
-    assert len(re.findall(r"^\[\d/5\] \w+: [\d.]+/28 in [\d.]+ s", out, re.M)) == 5, out
+    assert PTS.written and PTS.possible > PTS.autograded
+    assert len(re.findall(rf"^\[\d/5\] \w+: [\d.]+/{PTS.possible:g} in [\d.]+ s", out, re.M)) == 5, out
+    assert re.search(rf"^\[\d/5\] ada: {PTS.autograded:g}/{PTS.possible:g} in", out, re.M), out
     assert "graded 5 submission(s) of 01_softmax" in out
     assert "sandbox: namespaces" in out
-    assert re.search(r"^\s+ada\s+28\.00 / 28", out, re.M)
+    # the solved notebook has every autograded point; its written answers wait for a person
+    ada = re.search(rf"^\s+ada\s+{PTS.autograded:.2f} / {PTS.possible:g}(.*)$", out, re.M)
+    assert ada, out
+    assert all(f"{q} 0/{p:g}" in ada.group(1) for q, p in PTS.written.items()), ada.group(1)
 
 
 def test_feedback_pages(graded):
@@ -57,7 +64,7 @@ def test_feedback_pages(graded):
     assert "test_softmax_loss_value" in text and "failed" in text and "passed" in text
     assert "BEGIN HIDDEN TESTS" not in page and "compare_to_reference" not in page   # hidden tests stay hidden
     blank = (root / "coursekit-feedback" / "ben" / A / "softmax.html").read_text()
-    assert "not implemented yet" in blank and "0 / 28 points" in blank
+    assert "not implemented yet" in blank and f"0 / {PTS.possible:g} points" in blank
     eve = re.sub(r"<[^>]+>", " ", (root / "coursekit-feedback" / "eve" / A / "softmax.html").read_text())
     assert "Errors in your own cells" in eve and "NameError" in eve and "undefined_in_my_cell" in eve
     assert "(predict)" in eve
@@ -99,9 +106,11 @@ def test_export_csv(graded):
     rows = list(csv.DictReader(io.StringIO(run_coursekit(root, "export", A, "-o", "-", "--tests").stdout)))
     by = {r["student"]: r for r in rows}
     assert set(by) == {"ada", "ben", "cy", "dee", "eve"}
-    assert by["ada"]["score"] == "28" and by["ben"]["score"] == "0"
-    assert by["cy"]["softmax_loss"] != by["cy"]["softmax_loss_max"] and by["cy"]["softmax"] == "4"
-    assert by["ada"]["test_predict"] == "2"
+    assert by["ada"]["score"] == f"{PTS.autograded:g}" and by["ben"]["score"] == "0"
+    assert by["ada"]["max_score"] == f"{PTS.possible:g}"
+    assert all(by["ada"][q] == "0" for q in PTS.written)        # answers left as released: nbgrader gives 0
+    assert by["cy"]["softmax_loss"] != by["cy"]["softmax_loss_max"] and by["cy"]["softmax"] == f"{PTS.of_units(['softmax']):g}"
+    assert by["ada"]["test_predict"] == f"{PTS.tests['test_predict']:g}"
 
 
 def test_class_report(graded):

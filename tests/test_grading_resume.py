@@ -17,19 +17,23 @@ from coursekit.grading.store import read_record
 from coursekit.grading.submissions import build_submission
 
 from .conftest import run_coursekit
+from .points import release_points
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(probe_isolation()[0] != "namespaces",
                                  reason="the sandbox needs Linux namespaces: " + probe_isolation()[1])]
 
 A = "01_softmax"
-EXPECTED = {"s1_full": 28.0, "s2_blank": 0.0, "s3_half": 10.0, "s4_full": 28.0, "s5_blank": 0.0, "s6_half": 10.0}
 HALF = ["softmax", "log_softmax", "predict"]
+SOLVE = {"s1_full": "all", "s2_blank": None, "s3_half": HALF, "s4_full": "all", "s5_blank": None, "s6_half": HALF}
+PTS = release_points(A, "softmax")
+FULL = PTS.autograded                    # written answers wait for a person
+EXPECTED = {s: FULL if solve == "all" else PTS.of_units(solve) if solve else 0.0 for s, solve in SOLVE.items()}
 
 
 def _build(course: Course) -> None:
-    for student, score in EXPECTED.items():
-        solve = "all" if score == 28 else HALF if score == 10 else None
+    assert 0 < EXPECTED["s3_half"] < FULL
+    for student, solve in SOLVE.items():
         build_submission(course, A, student, solve=solve)
 
 
@@ -106,7 +110,7 @@ def test_killed_coursekit_keeps_grades_and_resumes(course_factory):
     build_submission(course, A, "s2_blank", solve="all")
     out = run_coursekit(root, "grade", A).stdout
     assert "graded 1 submission(s)" in out
-    assert {r.student: r.score for r in read_results(course, A)}["s2_blank"] == 28.0
+    assert {r.student: r.score for r in read_results(course, A)}["s2_blank"] == FULL
 
 
 def test_killed_plain_nbgrader_leaves_a_submission_ungraded(course_factory):
@@ -163,9 +167,9 @@ def test_a_grader_failure_is_never_a_score_and_is_retried(course_factory, monkey
     out = capsys.readouterr().out
     assert "s2_full: FAILED, not graded" in out, out
     assert read_record(course, A, "s2_full") is None
-    assert {r.student: r.score for r in read_results(course, A)} == {"s1_full": 28.0}
+    assert {r.student: r.score for r in read_results(course, A)} == {"s1_full": FULL}
     monkeypatch.setattr(workers.WorkerPool, "run", real_run)
     assert cli.main(["grade", A]) == 0
     out = capsys.readouterr().out
     assert "graded 1 submission(s)" in out and "skipped 1 already graded" in out, out
-    assert {r.student: r.score for r in read_results(course, A)} == {"s1_full": 28.0, "s2_full": 28.0}
+    assert {r.student: r.score for r in read_results(course, A)} == {"s1_full": FULL, "s2_full": FULL}

@@ -33,13 +33,16 @@ from coursekit.grading.store import read_record
 from coursekit.grading.submissions import build_submission
 
 from .conftest import make_course, run_coursekit
+from .points import release_points
 
 pytestmark = pytest.mark.slow
 
 A = "01_softmax"
 NB = "softmax.ipynb"
 UNITS = ["softmax", "log_softmax", "softmax_loss", "softmax_loss_naive", "softmax_loss_vectorized", "predict"]
-FULL = 28.0
+PTS = release_points(A, "softmax")
+FULL = PTS.autograded          # honest, solved work: every autograded point (written answers wait for a person)
+POSSIBLE = PTS.possible        # what the gradebook's max_score counts: tests and written answers
 TIMEOUT = 20          # per-cell time limit in both graders (plain: c.Execute.timeout)
 MARKER = "4242.4242"  # command-line mark of the processes the "forker" leaves behind
 
@@ -82,7 +85,8 @@ for _p in [os.path.join(os.getcwd(), *[".."] * k, "solutions") for k in range(1,
             for _f in _files:
                 if _f.endswith(".ipynb"):
                     for _cell in json.load(open(os.path.join(_root, _f)))["cells"]:
-                        if _cell["cell_type"] == "code" and _cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                        if (_cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+                                and _cell["cell_type"] == "code"):      # not the written answers
                             exec("".join(_cell["source"]), globals())
         break
 '''
@@ -549,7 +553,7 @@ def gradebook_arena(tmp_path_factory):
 
 def test_gradebook_cannot_be_written_by_student_code(gradebook_arena):
     plain, plain_triggers, plain_manual = gradebook_arena["plain"]
-    assert plain["attacker"].score > FULL and plain["victim"].score > FULL, \
+    assert plain["attacker"].score > POSSIBLE and plain["victim"].score > POSSIBLE, \
         "plain nbgrader: the gradebook attack did not work?"
     assert plain_triggers and plain_manual > 0
     ck, ck_triggers, ck_manual = gradebook_arena["coursekit"]
@@ -645,7 +649,7 @@ def test_broken_notebooks_score_what_they_earn_with_a_message(arena):
         assert arena.c[student].score == FULL, (student, arena.c[student].tests)
         assert text in arena.messages(student), (student, arena.messages(student))
     assert arena.c["forged_cell"].score == 0
-    assert arena.c["forged_cell"].max_score == FULL
+    assert arena.c["forged_cell"].max_score == POSSIBLE      # its forged 100 points are not counted
 
 
 def test_plain_nbgrader_loses_honest_work_on_copied_or_renamed_cells(arena):

@@ -27,6 +27,7 @@ from coursekit.grading.course import Course
 from coursekit.grading.submissions import solved_sources
 
 from .conftest import make_course, run_coursekit
+from .points import release_points
 from .servers import Process, chp_path, free_port, jupyter_env, wait_for
 
 pytestmark = [pytest.mark.slow,
@@ -37,7 +38,9 @@ pytestmark = [pytest.mark.slow,
 A = "01_softmax"
 COURSE_ID = "coursekit"
 STUDENTS = {"student1": "all", "student2": None, "student3": ["softmax", "log_softmax", "softmax_loss"]}
-EXPECTED = {"student1": 28.0, "student2": 0.0, "student3": 15.0}   # 4 + 4 + 7 points for student3's units
+PTS = release_points(A, "softmax")
+# autograded points only: nobody grades the written answers here (they count in the maximum, PTS.possible)
+EXPECTED = {"student1": PTS.autograded, "student2": 0.0, "student3": PTS.of_units(STUDENTS["student3"])}
 USERS = ["instructor", *STUDENTS]
 
 
@@ -190,6 +193,7 @@ def test_the_whole_loop(hub):
     # formgrader sees coursekit's grades
     subs = {s["student"]: s for s in hub.user("instructor", "GET", f"{fg}/submissions/{A}").json()}
     assert {s: subs[s]["score"] for s in STUDENTS} == EXPECTED, subs
+    assert {subs[s]["max_score"] for s in STUDENTS} == {PTS.possible}, subs
     # nbgrader feedback, released through the exchange
     ok(hub.user("instructor", "POST", f"{fg}/assignment/{A}/generate_feedback", timeout=600))
     ok(hub.user("instructor", "POST", f"{fg}/assignment/{A}/release_feedback"))
@@ -199,7 +203,7 @@ def test_the_whole_loop(hub):
         pages = glob.glob(str(tmp / "homes" / student / A / "feedback" / "*" / "softmax.html"))
         assert len(pages) == 1, pages
         html = Path(pages[0]).read_text()
-        assert re.search(rf"Score:\s*{expected:g}(\.0)?\s*/\s*28", re.sub(r"<[^>]+>", " ", html)), \
+        assert re.search(rf"Score:\s*{expected:g}(\.0)?\s*/\s*{PTS.possible:g}(\.0)?\b", re.sub(r"<[^>]+>", " ", html)), \
             (student, re.findall(r"Score[^<]{0,80}", html))
         # (the score is this student's own: the three expected scores differ)
         assert "BEGIN HIDDEN TESTS" not in html
@@ -215,7 +219,7 @@ def test_the_whole_loop(hub):
                     data={"course_id": COURSE_ID, "assignment_id": A}))
         pages = glob.glob(str(tmp / "homes" / student / A / "feedback" / "*" / "softmax.html"))
         text = re.sub(r"<[^>]+>", " ", Path(pages[0]).read_text())
-        assert f"Feedback for  {student}" in text and f"{expected:g} / 28 points" in text, text[:2000]
+        assert f"Feedback for  {student}" in text and f"{expected:g} / {PTS.possible:g} points" in text, text[:2000]
     # coursekit's own summary agrees
     rows = run_coursekit(course_root, "export", A, "--format", "wide", "-o", "-").stdout.splitlines()
     assert {r.split(",")[0]: float(r.split(",")[2]) for r in rows[1:]} == EXPECTED

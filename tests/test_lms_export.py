@@ -9,7 +9,12 @@ from coursekit.grading.course import Course
 from coursekit.grading.lms_export import safe_cell
 
 from .conftest import make_course, run_coursekit
+from .points import release_points
 from .test_deadlines import A, fill_gradebook
+
+PTS = release_points(A, "softmax")
+FULL, POSSIBLE = f"{PTS.autograded:g}", f"{PTS.possible:g}"   # all autograded points; with the written answers
+HALF = f"{PTS.autograded / 2:g}"
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +53,16 @@ def test_canvas(course):
                         "--column", f"{A}=Softmax (123456)").stdout
     table = rows(out)
     assert table[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Softmax (123456)"]
-    assert table[1][0] == "Points Possible" and table[1][5] == "28"
+    assert PTS.written and PTS.possible > PTS.autograded                # written answers are worth points too
+    assert table[1][0] == "Points Possible" and table[1][5] == POSSIBLE
     by = {r[3]: r for r in table[2:]}
-    assert by["ada"][:2] == ["Ada Lovelace", "4701"] and by["ada"][5] == "28"
+    assert by["ada"][:2] == ["Ada Lovelace", "4701"] and by["ada"][5] == FULL    # written answers not graded yet
     assert by["ben"][0] == "'=HYPERLINK(\"http://evil\")"           # formula neutralised
     assert by["ben"][5] == "2"                                          # the manual grade counts
-    assert by["cy"][5] == "14"
+    assert by["cy"][5] == HALF
     assert by["late"][5] == "0"                                         # late penalty (due 2026-03-01 23:59)
     assert by["nosub"][5] == "0"
-    assert by["'=cmd"][5] == "28"                                       # hostile student id neutralised
+    assert by["'=cmd"][5] == FULL                                       # hostile student id neutralised
 
 
 def test_moodle_wide_long(course):
@@ -65,14 +71,15 @@ def test_moodle_wide_long(course):
                                 "-o", "-").stdout)
     assert moodle[0] == ["ID number", "Username", "Email address", "Full name", A]
     by = {r[1]: r for r in moodle[1:]}
-    assert by["ada"] == ["4701", "ada", "ada@u.edu", "Ada Lovelace", "28"] and by["late"][4] == "0"
+    assert by["ada"] == ["4701", "ada", "ada@u.edu", "Ada Lovelace", FULL] and by["late"][4] == "0"
     wide = rows(run_coursekit(course.root, "export", "--format", "wide", "-o", "-").stdout)
     assert wide[0] == ["student", "name", A, "total", "max_total"]
-    assert {r[0]: r[2:] for r in wide[1:]}["cy"] == ["14", "14", "28"]
+    assert {r[0]: r[2:] for r in wide[1:]}["cy"] == [HALF, HALF, POSSIBLE]
     long = list(csv.DictReader(io.StringIO(run_coursekit(course.root, "export", A, "-o", "-", "--tests").stdout)))
     by = {r["student"]: r for r in long}
     assert by["ben"]["test_predict"] == "2" and by["ben"]["score"] == "2"
-    assert (by["late"]["raw_score"], by["late"]["late_penalty"], by["late"]["score"]) == ("28", "28", "0")
+    assert (by["late"]["raw_score"], by["late"]["late_penalty"], by["late"]["score"]) == (FULL, FULL, "0")
+    assert by["ada"]["max_score"] == POSSIBLE
 
 
 def test_report_survives_dollar_signs_in_messages(course):

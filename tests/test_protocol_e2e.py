@@ -27,9 +27,11 @@ from coursekit.grading.submissions import build_submission
 from coursekit.grading.workers import FrameBuffer, trusted_sys_path, worker_command
 
 from .conftest import run_coursekit
+from .points import release_points
 
 A = "01_softmax"
 NB = "softmax.ipynb"
+HOOKS_POINTS = 2.0          # the extra test cell's points, on top of the release's
 
 HOOKS_TEST = '''from coursekit.grading import with_reference, count_student_lines, kernel_seconds, reference
 _rng = np.random.default_rng(0)
@@ -69,7 +71,7 @@ def _add_hooks_test(root) -> None:
     path = root / "solutions" / A / NB
     nb = nbformat.read(path, as_version=4)
     cell = nbformat.v4.new_code_cell(HOOKS_TEST)
-    cell.metadata["nbgrader"] = {"grade": True, "grade_id": "test_hooks", "locked": True, "points": 2,
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": "test_hooks", "locked": True, "points": HOOKS_POINTS,
                                  "schema_version": 3, "solution": False, "task": False}
     nb.cells.append(cell)
     nbformat.write(nb, path)
@@ -116,13 +118,14 @@ def test_a_file_beside_the_notebook_is_never_run_by_the_judge(graded):
 def test_honest_work_scores_as_before_and_hooks_reach_the_kernel(graded):
     root, proc, results = graded
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    solved = results["solved"]
-    autograded = {gid: v for gid, v in solved.tests.items() if gid not in solved.pending}  # not written answers
-    assert all(got == out_of for got, out_of in autograded.values()), solved.tests
-    assert solved.score == sum(out_of for _, out_of in autograded.values()) and solved.pending, solved.tests
-    assert solved.tests["test_hooks"] == (2.0, 2.0)
+    solved, pts = results["solved"], release_points(A, "softmax")
+    # every autograded point; the written answers (in max_score) wait for a person
+    assert (solved.score, solved.max_score) == (pts.autograded + HOOKS_POINTS, pts.possible + HOOKS_POINTS), \
+        solved.tests
+    assert all(solved.tests[t] == (p, p) for t, p in pts.tests.items()), solved.tests
+    assert solved.tests["test_hooks"] == (HOOKS_POINTS, HOOKS_POINTS)
     bad = results["bad_dep"]
-    assert bad.tests["test_hooks"] == (2.0, 2.0), bad.tests       # one bug, one charge
+    assert bad.tests["test_hooks"] == (HOOKS_POINTS, HOOKS_POINTS), bad.tests       # one bug, one charge
     assert bad.units["softmax_loss"][0] < bad.units["softmax_loss"][1]
 
 

@@ -17,6 +17,7 @@ from coursekit.grading.course import Course
 from coursekit.grading.submissions import solved_sources
 
 from .conftest import ROOT, make_course, run_coursekit
+from .points import release_points
 from .servers import Formgrader
 
 pytestmark = pytest.mark.slow
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 A = "01_softmax"
 ON_TIME = (2026, 3, 1, 12, 0, 0)
 LATE = (2026, 3, 3, 10, 0, 0)          # due 2026-03-01 23:59 UTC: late by ~34 h
-PARTIAL_UNITS = ["softmax", "log_softmax", "softmax_loss"]     # 4 + 4 + 7 points
+PARTIAL_UNITS = ["softmax", "log_softmax", "softmax_loss"]
 
 # student -> kind
 CLASS = {f"s{i:02d}": kind for i, kind in enumerate(
@@ -32,19 +33,6 @@ CLASS = {f"s{i:02d}": kind for i, kind in enumerate(
     + ["extension"], start=1)}
 MANUAL = [("s11", "test_predict", 2.0),   # a person gives the blank s11 the 2 points of test_predict
           ("s01", "q_initial_loss", 2.0)]  # and grades s01's written answer on the initial loss
-
-
-def points() -> tuple[dict[str, float], float, float]:
-    """From the release: points per autograded test cell, all points possible, a partial's points."""
-    from coursekit.grading.results import unit_of
-
-    nb = json.loads((ROOT / "assignments" / A / "softmax.ipynb").read_text())
-    metas = [c.get("metadata", {}).get("nbgrader", {}) for c in nb["cells"]]
-    units = [m["grade_id"] for m in metas if m.get("solution") and not m.get("grade")]
-    tests = {m["grade_id"]: float(m["points"]) for m in metas if m.get("grade") and not m.get("solution")}
-    possible = sum(float(m.get("points", 0)) for m in metas if m.get("grade"))
-    partial = sum(p for gid, p in tests.items() if unit_of(gid, units) in PARTIAL_UNITS)
-    return tests, possible, partial
 
 
 def notebook(solved: dict, units) -> bytes:
@@ -110,8 +98,8 @@ def test_semester(tmp_path):
     text = run_coursekit(root, "export", A, "--format", "canvas", "--roster", str(roster), "-o", "-").stdout
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-    tests, possible, partial = points()
-    full = sum(tests.values())
+    pts = release_points(A, "softmax")
+    full, possible, partial = pts.autograded, pts.possible, pts.of_units(PARTIAL_UNITS)
     expected = {"solved": full, "blank": 0.0, "partial": partial, "late": 0.0, "renamed": full,
                 "resubmitted": full, "extension": full}
     assert 0 < partial < full < possible            # written answers add points a person gives

@@ -121,7 +121,11 @@ def read_record(course: Course, assignment: str, student: str) -> dict | None:
 
 
 def graded_in_gradebook(course: Course, assignment: str) -> set[str]:
-    """Students whose submission has an autograder score for every grade cell."""
+    """Students whose submission has an autograder score for every test cell.
+
+    A written answer (a grade cell that is also a solution cell) has none once answered: it waits
+    for a person, and does not make the submission look ungraded.
+    """
     from nbgrader.api import MissingEntry
 
     from .gradebook import open_gradebook

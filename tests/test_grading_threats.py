@@ -590,8 +590,10 @@ def test_infinite_loop_costs_only_its_unit_in_bounded_time(arena):
     assert "did not finish within" in arena.messages("loop")
     rec = arena.record("loop")
     # bounded: one timeout for the tests (the function is not called again), plus one for each of the
-    # notebook's own cells that call it (a widget, an example) -- not one per test cell
-    assert rec["seconds"] < 4 * TIMEOUT + 90, rec["seconds"]
+    # notebook's own cells that call it (a widget, an example) -- not one per test cell. Counted in
+    # the grader's record, not measured on the clock (a loaded machine must not fail this test).
+    timeouts = [e for e in rec.get("events", []) if "did not finish within" in e]
+    assert 1 <= len(timeouts) <= 4, timeouts
 
 
 def test_loop_that_ignores_interrupts(arena):

@@ -215,10 +215,11 @@ _hog = None
 def softmax(z):
     global _hog
     if _hog is None:
-        _hog = np.ones({gib} * 2**30 // 8)      # {gib} GiB, every page touched, kept
-    z = np.asarray(z, dtype=float)
+        _hog = np.ones(max(1, {gib} * 2**30 // 8))      # {gib} GiB, every page touched, kept
+    z = np.asarray(z)
+    z = z if np.issubdtype(z.dtype, np.floating) else z.astype(float)   # the contract keeps float32
     e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True) + 0 * _hog[0]
+    return e / e.sum(axis=-1, keepdims=True) + (0 * _hog[0]).astype(z.dtype)
 '''
 
 FORKER = f'''

@@ -10,7 +10,6 @@ is what the kernel does once per frame when the ipympl front-end asks for a redr
 """
 
 import argparse
-import statistics
 import time
 
 import matplotlib
@@ -26,6 +25,8 @@ from coursekit.widgets.babysitting import BabysittingExplorer, babysit_run  # no
 from coursekit.widgets.batch_noise import BatchNoiseExplorer  # noqa: E402
 from coursekit.widgets.optimizer_race import OptimizerRace  # noqa: E402
 from coursekit.widgets.schedules import ScheduleExplorer, TerminalVelocity  # noqa: E402
+
+from common import median_ms  # noqa: E402
 
 
 # ---- typical correct student code (coursekit ships none of it) ------------------------
@@ -145,15 +146,6 @@ def make_net(hidden=32, seed=0):
 
 
 # ---- timing ---------------------------------------------------------------------------
-
-def median_ms(fn, runs):
-    times = []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
-
 
 def once_ms(fn):
     t0 = time.perf_counter()

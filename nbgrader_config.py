@@ -34,7 +34,7 @@ c.ClearSolutions.code_stub = {
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Execution during autograding: every cell gets at most this many seconds. `coursekit grade`
-# (sandboxed, parallel: see coursekit/grading/autograde.py) uses the same value as its default
+# (sandboxed, parallel: see coursekit/instructor/pipeline.py) uses the same value as its default
 # --cell-timeout; its other limits (memory, processes, output, time per submission) are flags.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
@@ -48,7 +48,7 @@ c.Autograde.create_student = True
 # (nor, in tracebacks, the lines around a failure inside a hidden test).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "coursekit.grading.tracebacks.ShortTracebacks",
+    "coursekit.instructor.report.tracebacks.ShortTracebacks",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
@@ -57,7 +57,7 @@ c.GenerateFeedback.preprocessors = [
 # "2026-03-01 23:59:00 UTC"`); per-student extensions are `coursekit extend` (extensions.json).
 # A late submission (after the due date or the student's extension) scores 0 -- nbgrader's
 # 'zero' method; 'none' only flags it. coursekit's export, feedback and report apply the same
-# plugin (coursekit/grading/deadlines.py); point AssignLatePenalties.plugin_class at your own
+# plugin (coursekit/instructor/intake/deadlines.py); point AssignLatePenalties.plugin_class at your own
 # LateSubmissionPlugin subclass for a graded penalty.
 c.LateSubmissionPlugin.penalty_method = "zero"
 

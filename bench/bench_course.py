@@ -32,8 +32,8 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coursekit.grading.course import Course  # noqa: E402
-from coursekit.grading.submissions import build_submission  # noqa: E402
+from coursekit.instructor.course import Course  # noqa: E402
+from coursekit.instructor.intake.submissions import build_submission  # noqa: E402
 
 TARGETS = {"01_softmax": 20.0, "02_backprop": 30.0, "03_optimizers": 30.0, "04_training": 60.0, "05_autodiff": 30.0}
 GRADE_TARGET = 10.0

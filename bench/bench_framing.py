@@ -5,7 +5,7 @@
 A judge's result arrives in chunks (64 KiB reads of a pipe). The old main process kept
 ``buf += chunk`` on ``bytes`` and searched the whole buffer for a newline after every read:
 copying and scanning O(size) per chunk, O(size**2 / chunk) in all (a 300 MB result of a
-noisy submission took minutes). The new :class:`coursekit.grading.workers.FrameBuffer`
+noisy submission took minutes). The new :class:`coursekit.instructor.execute.workers.FrameBuffer`
 reads a length prefix and appends to one ``bytearray``: linear. Both are fed the same
 chunks of a result of each ``--mb`` size here; the script prints both times and their
 ratio (old / new), which grows with the size (the old cost is quadratic). Not a test: timings depend on the machine.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from coursekit.grading.workers import FrameBuffer  # noqa: E402
+from coursekit.instructor.execute.workers import FrameBuffer  # noqa: E402
 
 
 def old_framing(chunks) -> list[bytes]:

@@ -28,9 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coursekit.grading.course import Course  # noqa: E402
-from coursekit.grading.results import read_results  # noqa: E402
-from coursekit.grading.submissions import build_submission, solved_sources  # noqa: E402
+from coursekit.instructor.course import Course  # noqa: E402
+from coursekit.instructor.store.results import read_results  # noqa: E402
+from coursekit.instructor.intake.submissions import build_submission, solved_sources  # noqa: E402
 from tests.conftest import make_course  # noqa: E402
 
 

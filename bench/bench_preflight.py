@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coursekit.grading.course import Course  # noqa: E402
-from coursekit.grading.submissions import build_submission  # noqa: E402
+from coursekit.instructor.course import Course  # noqa: E402
+from coursekit.instructor.intake.submissions import build_submission  # noqa: E402
 
 
 def _grade(course: Path, *args: str) -> tuple[float, str]:

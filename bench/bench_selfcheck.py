@@ -22,8 +22,8 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from coursekit.grading.course import Course  # noqa: E402
-from coursekit.grading.submissions import build_submission  # noqa: E402
+from coursekit.instructor.course import Course  # noqa: E402
+from coursekit.instructor.intake.submissions import build_submission  # noqa: E402
 from coursekit.selfcheck import check_notebook  # noqa: E402
 
 

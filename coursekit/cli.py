@@ -22,8 +22,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .grading.course import Course, NbgraderError
-from .grading.limits import add_limit_arguments
+from coursekit.instructor.course import Course, NbgraderError
+from coursekit.instructor.execute.limits import add_limit_arguments
 
 __all__ = ["main"]
 
@@ -45,7 +45,7 @@ def _print_results(results) -> None:
 
 
 def cmd_release(args) -> int:
-    from .grading.release import release, stale_files
+    from coursekit.instructor.publish.release import release, stale_files
 
     course = Course.find()
     if args.check and args.student_dir:
@@ -62,7 +62,7 @@ def cmd_release(args) -> int:
     for a in release(course, args.assignment or None):
         print(f"released {a} -> {course.release.relative_to(course.root)}/{a}")
     if args.student_dir:
-        from .grading.student_tree import write_student_tree
+        from coursekit.instructor.publish.student_tree import write_student_tree
 
         try:
             tree = write_student_tree(course, args.student_dir, args.assignment or None,
@@ -79,8 +79,8 @@ def cmd_release(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .grading.autograde import GradingRefused, grade_run
-    from .grading.limits import limits_from_args
+    from coursekit.instructor.pipeline import GradingRefused, grade_run
+    from coursekit.instructor.execute.limits import limits_from_args
 
     course = Course.find()
     timeout = course.config().get("Execute", {}).get("timeout")
@@ -93,8 +93,8 @@ def cmd_grade(args) -> int:
         print(f"coursekit grade: {err}", file=sys.stderr)
         return 3
     if run.graded:
-        from .grading.deadlines import apply_extensions
-        from .grading.results import read_results
+        from coursekit.instructor.intake.deadlines import apply_extensions
+        from coursekit.instructor.store.results import read_results
 
         # per-student extensions into the gradebook, so formgrader and `nbgrader export` agree
         if apply_extensions(course, args.assignment):
@@ -119,9 +119,9 @@ def cmd_grade(args) -> int:
 
 
 def cmd_feedback(args) -> int:
-    from .grading.autograde import ensure_tools_on_path
-    from .grading.feedback import FEEDBACK_DIR, write_feedback
-    from .grading.results import NoGrades
+    from coursekit.instructor.pipeline import ensure_tools_on_path
+    from coursekit.instructor.report.feedback import FEEDBACK_DIR, write_feedback
+    from coursekit.instructor.store.results import NoGrades
 
     ensure_tools_on_path()
     course = Course.find()
@@ -135,9 +135,9 @@ def cmd_feedback(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .grading.autograde import ensure_tools_on_path
-    from .grading.lms_export import canvas_csv, moodle_csv, read_roster, wide_csv
-    from .grading.results import NoGrades, require_results, results_csv
+    from coursekit.instructor.pipeline import ensure_tools_on_path
+    from coursekit.instructor.report.lms_export import canvas_csv, moodle_csv, read_roster, wide_csv
+    from coursekit.instructor.store.results import NoGrades, require_results, results_csv
 
     ensure_tools_on_path()
     course = Course.find()
@@ -176,15 +176,15 @@ def cmd_export(args) -> int:
 
 
 def _has_grades(course, assignment) -> bool:
-    from .grading.results import read_results
+    from coursekit.instructor.store.results import read_results
 
     return bool(read_results(course, assignment))
 
 
 def cmd_report(args) -> int:
-    from .grading.autograde import ensure_tools_on_path
-    from .grading.report import write_report
-    from .grading.results import NoGrades
+    from coursekit.instructor.pipeline import ensure_tools_on_path
+    from coursekit.instructor.report.class_report import write_report
+    from coursekit.instructor.store.results import NoGrades
 
     ensure_tools_on_path()
     course = Course.find()
@@ -202,7 +202,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    from .grading.collect import collect, format_plan
+    from coursekit.instructor.intake.collect import collect, format_plan
 
     course = Course.find()
     plan = collect(course, args.assignment, Path(args.source), kind=args.lms, regex=args.regex,
@@ -213,7 +213,7 @@ def cmd_collect(args) -> int:
 
 
 def cmd_extend(args) -> int:
-    from .grading.deadlines import apply_extensions, format_time, parse_time, set_extension
+    from coursekit.instructor.intake.deadlines import apply_extensions, format_time, parse_time, set_extension
 
     course = Course.find()
     if not (course.solutions / args.assignment).is_dir():
@@ -236,8 +236,8 @@ def cmd_extend(args) -> int:
 
 
 def cmd_similarity(args) -> int:
-    from .grading.results import NoGrades
-    from .grading.similarity import write_similarity_report
+    from coursekit.instructor.store.results import NoGrades
+    from coursekit.instructor.report.similarity import write_similarity_report
 
     course = Course.find()
     try:
@@ -259,8 +259,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .grading.autograde import GradingRefused
-    from .grading.demo import DemoDirRefused, run_demo
+    from coursekit.instructor.pipeline import GradingRefused
+    from coursekit.instructor.demo import DemoDirRefused, run_demo
 
     try:
         return run_demo(Course.find(), Path(args.dir), args.assignment)
@@ -274,8 +274,8 @@ def cmd_demo(args) -> int:
 
 def cmd_grade_guarded(args) -> int:
     """``coursekit grade`` under the course lock, after backing the gradebook up."""
-    from .grading.backup import NotSqlite, backup_gradebook
-    from .grading.lock import course_lock
+    from coursekit.instructor.store.backup import NotSqlite, backup_gradebook
+    from coursekit.instructor.store.lock import course_lock
 
     course = Course.find()
     with course_lock(course, "coursekit grade"):
@@ -290,8 +290,8 @@ def cmd_grade_guarded(args) -> int:
 
 
 def cmd_gradebook(args) -> int:
-    from .grading.backup import NotSqlite, backup_gradebook, list_backups, restore_gradebook
-    from .grading.lock import course_lock
+    from coursekit.instructor.store.backup import NotSqlite, backup_gradebook, list_backups, restore_gradebook
+    from coursekit.instructor.store.lock import course_lock
 
     course = Course.find()
     try:
@@ -423,8 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .grading.gradebook import GradebookUnreadable, check_gradebook
-    from .grading.lock import CourseLocked
+    from coursekit.instructor.store.gradebook import GradebookUnreadable, check_gradebook
+    from coursekit.instructor.store.lock import CourseLocked
 
     args = build_parser().parse_args(argv)
     try:

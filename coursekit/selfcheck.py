@@ -35,8 +35,8 @@ from pathlib import Path
 
 __all__ = ["check_notebook", "CheckReport", "main", "DEFAULT_CELL_TIMEOUT", "OUTPUT_LIMIT"]
 
-DEFAULT_CELL_TIMEOUT = 60.0     # coursekit.grading.limits.Limits.cell_timeout
-OUTPUT_LIMIT = 1 << 20          # coursekit.grading.limits.Limits.output
+DEFAULT_CELL_TIMEOUT = 60.0     # coursekit.instructor.execute.limits.Limits.cell_timeout
+OUTPUT_LIMIT = 1 << 20          # coursekit.instructor.execute.limits.Limits.output
 MAX_NOTEBOOK_BYTES = 64 << 20
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

@@ -130,7 +130,7 @@ def _stub(source: str) -> str:
 
 def unit_tests(result: RunResult, unit: str, units: list[str]) -> list[str]:
     """The test cells that belong to ``unit`` (longest-prefix rule, as the grader uses)."""
-    from coursekit.grading.results import unit_of
+    from coursekit.instructor.store.results import unit_of
 
     return [gid for gid in result.cells if unit_of(gid, units) == unit]
 

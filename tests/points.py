@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from coursekit.grading.results import unit_of
+from coursekit.instructor.store.results import unit_of
 
 ROOT = Path(__file__).resolve().parents[1]
 

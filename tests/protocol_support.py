@@ -1,12 +1,12 @@
 """The middle test tier: the judge's KernelConnection and the kernel's runner over a pipe, no sandbox.
 
-- :class:`PipeKernel`: the real :class:`coursekit.grading.runner.Kernel`, serving in a forked child
+- :class:`PipeKernel`: the real :class:`coursekit.instructor.execute.runner.Kernel`, serving in a forked child
   process on one end of two pipes (what the sandbox does, minus the sandbox);
 - :class:`ScriptedKernel`: a *fake*, hostile kernel in a thread of the test process, answering the
   judge's requests with whatever a test scripts (forged replies, oversized frames, bad handles).
 
-Both look like a started :class:`~coursekit.grading.sandbox.Sandbox` to
-:class:`~coursekit.grading.proxy.KernelConnection`.
+Both look like a started :class:`~coursekit.instructor.execute.sandbox.Sandbox` to
+:class:`~coursekit.instructor.execute.proxy.KernelConnection`.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import struct
 import threading
 import time
 
-from coursekit.grading.limits import Limits
-from coursekit.grading.proxy import KernelConnection
-from coursekit.grading.wire import FrameReader, write_frame
+from coursekit.instructor.execute.limits import Limits
+from coursekit.instructor.execute.proxy import KernelConnection
+from coursekit.instructor.execute.wire import FrameReader, write_frame
 
 FAST = Limits(cell_timeout=10.0, interrupt_grace=2.0, output=4096)
 
@@ -59,7 +59,7 @@ class PipeKernel:
                 os.close(j2k_w)
                 os.close(k2j_r)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
-                from coursekit.grading.runner import Kernel
+                from coursekit.instructor.execute.runner import Kernel
 
                 Kernel(j2k_r, k2j_w).serve()
             except BaseException:  # noqa: BLE001
@@ -203,15 +203,15 @@ def names(conn: KernelConnection, *wanted: str) -> dict:
 
 def notebook_run(cells: list[tuple[str | None, str, str]], limits: Limits = FAST, points: float = 1.0,
                  kernel=PipeKernel):
-    """A judge's :class:`~coursekit.grading.judge.NotebookRun` over a :class:`PipeKernel`.
+    """A judge's :class:`~coursekit.instructor.execute.judge.NotebookRun` over a :class:`PipeKernel`.
 
     ``cells``: ``(grade_id or None, kind, source)``, kind one of "setup", "solution", "test", "free".
     Returns ``(run, notebook, spec)``; ``run.run()`` then ``score_notebook(nb, spec, {})`` grade it.
     """
     import nbformat
 
-    from coursekit.grading.intake import NotebookSpec
-    from coursekit.grading.judge import NotebookRun
+    from coursekit.instructor.intake.notebook import NotebookSpec
+    from coursekit.instructor.execute.judge import NotebookRun
 
     nb = nbformat.v4.new_notebook()
     spec_cells, pts, sols, order = {}, {}, [], []

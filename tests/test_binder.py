@@ -29,8 +29,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from coursekit.grading.course import Course
-from coursekit.grading.student_tree import write_student_tree
+from coursekit.instructor.course import Course
+from coursekit.instructor.publish.student_tree import write_student_tree
 
 from .browser_support import (LabPage, LabServer, copy_course, launch_chromium,
                               require_browser)

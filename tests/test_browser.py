@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.student_tree import write_student_tree
+from coursekit.instructor.course import Course
+from coursekit.instructor.publish.student_tree import write_student_tree
 
 from .browser_support import (ARTIFACTS, WIDGET_MIME, LabPage, LabServer, copy_course,
                               launch_chromium, require_browser)

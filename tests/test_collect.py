@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.grading import collect as collect_mod
-from coursekit.grading.collect import collect, format_plan
-from coursekit.grading.course import Course
-from coursekit.grading.deadlines import parse_time
+from coursekit.instructor.intake import collect as collect_mod
+from coursekit.instructor.intake.collect import collect, format_plan
+from coursekit.instructor.course import Course
+from coursekit.instructor.intake.deadlines import parse_time
 
 from .conftest import ROOT, make_course, run_coursekit
 

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from coursekit import cli
-from coursekit.grading.backup import (KEEP, NotSqlite, backup_dir, backup_gradebook, list_backups,
+from coursekit.instructor.store.backup import (KEEP, NotSqlite, backup_dir, backup_gradebook, list_backups,
                                       restore_gradebook)
-from coursekit.grading.course import Course
-from coursekit.grading.demo import MARKER_FILE, DemoDirRefused, prepare_demo_dir
-from coursekit.grading.gradebook import (GradebookUnreadable, check_gradebook, open_gradebook,
+from coursekit.instructor.course import Course
+from coursekit.instructor.demo import MARKER_FILE, DemoDirRefused, prepare_demo_dir
+from coursekit.instructor.store.gradebook import (GradebookUnreadable, check_gradebook, open_gradebook,
                                          sqlite_path)
-from coursekit.grading.lock import CourseLocked, course_lock
+from coursekit.instructor.store.lock import CourseLocked, course_lock
 
 from .conftest import make_course, run_coursekit
 
@@ -120,8 +120,8 @@ def test_demo_replaces_only_its_own_folder(course, tmp_path):
 
 _HOLDER = """
 import sys, time
-from coursekit.grading.course import Course
-from coursekit.grading.lock import course_lock
+from coursekit.instructor.course import Course
+from coursekit.instructor.store.lock import course_lock
 with course_lock(Course.find(sys.argv[1]), "coursekit grade"):
     print("held", flush=True)
     time.sleep(600)
@@ -269,8 +269,8 @@ def test_every_command_gives_one_message_for_a_damaged_gradebook(course):
 
 def test_pipeline_functions_raise_the_clear_error(course):
     """Code that opens the gradebook itself (not via the command) gets the same error."""
-    from coursekit.grading.results import read_results
-    from coursekit.grading.store import graded_in_gradebook
+    from coursekit.instructor.store.results import read_results
+    from coursekit.instructor.store.records import graded_in_gradebook
 
     _fill_gradebook(course)
     _damage(sqlite_path(Course(course)), "random")

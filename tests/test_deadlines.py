@@ -4,11 +4,11 @@ from datetime import datetime
 
 import pytest
 
-from coursekit.grading.autograde import ensure_in_gradebook, ensure_tools_on_path
-from coursekit.grading.course import Course
-from coursekit.grading.deadlines import (Lateness, apply_extensions, effective_score, late_penalty, late_plugin,
+from coursekit.instructor.pipeline import ensure_in_gradebook, ensure_tools_on_path
+from coursekit.instructor.course import Course
+from coursekit.instructor.intake.deadlines import (Lateness, apply_extensions, effective_score, late_penalty, late_plugin,
                                          parse_time, read_extensions)
-from coursekit.grading.results import read_results
+from coursekit.instructor.store.results import read_results
 
 from .conftest import make_course, run_coursekit
 from .points import release_points

@@ -13,8 +13,8 @@ import re
 import nbformat
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.submissions import build_submission
+from coursekit.instructor.course import Course
+from coursekit.instructor.intake.submissions import build_submission
 
 from .conftest import make_course, run_coursekit
 from .servers import Formgrader

@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.results import read_results
-from coursekit.grading.submissions import build_submission
+from coursekit.instructor.course import Course
+from coursekit.instructor.store.results import read_results
+from coursekit.instructor.intake.submissions import build_submission
 
 from .conftest import run_coursekit
 from .mutants import catalogues

@@ -12,12 +12,12 @@ import sys
 
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.limits import Limits
-from coursekit.grading.results import read_results
-from coursekit.grading.sandbox import Sandbox, SandboxError, probe_isolation
-from coursekit.grading.store import read_record
-from coursekit.grading.submissions import build_submission
+from coursekit.instructor.course import Course
+from coursekit.instructor.execute.limits import Limits
+from coursekit.instructor.store.results import read_results
+from coursekit.instructor.execute.sandbox import Sandbox, SandboxError, probe_isolation
+from coursekit.instructor.store.records import read_record
+from coursekit.instructor.intake.submissions import build_submission
 
 from .conftest import run_coursekit
 from .points import release_points

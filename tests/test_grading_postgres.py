@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.results import read_results
-from coursekit.grading.sandbox import probe_isolation
-from coursekit.grading.submissions import build_submission
+from coursekit.instructor.course import Course
+from coursekit.instructor.store.results import read_results
+from coursekit.instructor.execute.sandbox import probe_isolation
+from coursekit.instructor.intake.submissions import build_submission
 
 from .conftest import make_course, run_coursekit
 from .points import release_points

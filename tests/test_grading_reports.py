@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.sandbox import probe_isolation
-from coursekit.grading.submissions import build_submission
+from coursekit.instructor.course import Course
+from coursekit.instructor.execute.sandbox import probe_isolation
+from coursekit.instructor.intake.submissions import build_submission
 
 from .conftest import run_coursekit
 from .mutants import catalogues

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.results import read_results
-from coursekit.grading.sandbox import probe_isolation
-from coursekit.grading.store import read_record
-from coursekit.grading.submissions import build_submission
+from coursekit.instructor.course import Course
+from coursekit.instructor.store.results import read_results
+from coursekit.instructor.execute.sandbox import probe_isolation
+from coursekit.instructor.store.records import read_record
+from coursekit.instructor.intake.submissions import build_submission
 
 from .conftest import run_coursekit
 from .points import release_points
@@ -146,7 +146,7 @@ def test_a_grader_failure_is_never_a_score_and_is_retried(course_factory, monkey
     """A judge that crashes (here: its result replaced by the one a killed judge gives) records
     nothing for that student: reported "not graded", exit non-zero, graded on the next run."""
     from coursekit import cli
-    from coursekit.grading import workers
+    from coursekit.instructor.execute import workers
 
     root = course_factory(assignments=[A])
     course = Course(root)

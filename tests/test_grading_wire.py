@@ -7,10 +7,10 @@ import pickle
 import numpy as np
 import pytest
 
-from coursekit.grading.intake import NotebookSpec, read_submission, visible_part
-from coursekit.grading.limits import Limits, parse_size
-from coursekit.grading.report import normalize_message
-from coursekit.grading.wire import Decoder, Encoder, FrameReader, WireError, write_frame
+from coursekit.instructor.intake.notebook import NotebookSpec, read_submission, visible_part
+from coursekit.instructor.execute.limits import Limits, parse_size
+from coursekit.instructor.report.class_report import normalize_message
+from coursekit.instructor.execute.wire import Decoder, Encoder, FrameReader, WireError, write_frame
 
 
 def roundtrip(value):

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from coursekit.grading.course import Course
-from coursekit.grading.submissions import solved_sources
+from coursekit.instructor.course import Course
+from coursekit.instructor.intake.submissions import solved_sources
 
 from .conftest import make_course, run_coursekit
 from .points import release_points

@@ -5,8 +5,8 @@ from datetime import datetime
 
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.lms_export import safe_cell
+from coursekit.instructor.course import Course
+from coursekit.instructor.report.lms_export import safe_cell
 
 from .conftest import make_course, run_coursekit
 from .points import release_points

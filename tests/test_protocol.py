@@ -16,12 +16,12 @@ import warnings
 import numpy as np
 import pytest
 
-from coursekit.grading import proxy as proxy_mod
-from coursekit.grading import wire as wire_mod
-from coursekit.grading.limits import Limits
-from coursekit.grading.proxy import KernelDied, Remote, RemoteError, is_proxy
-from coursekit.grading.proxy import TestTimeout as CellTimedOut  # (not a test class)
-from coursekit.grading.wire import Budget, FrameReader, WireError
+from coursekit.instructor.execute import proxy as proxy_mod
+from coursekit.instructor.execute import wire as wire_mod
+from coursekit.instructor.execute.limits import Limits
+from coursekit.instructor.execute.proxy import KernelDied, Remote, RemoteError, is_proxy
+from coursekit.instructor.execute.proxy import TestTimeout as CellTimedOut  # (not a test class)
+from coursekit.instructor.execute.wire import Budget, FrameReader, WireError
 
 from .protocol_support import FAST, PipeKernel, ScriptedKernel, connect, names, raw_frame, run
 

@@ -20,11 +20,11 @@ import sys
 import nbformat
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.results import read_results
-from coursekit.grading.sandbox import probe_isolation
-from coursekit.grading.submissions import build_submission
-from coursekit.grading.workers import FrameBuffer, trusted_sys_path, worker_command
+from coursekit.instructor.course import Course
+from coursekit.instructor.store.results import read_results
+from coursekit.instructor.execute.sandbox import probe_isolation
+from coursekit.instructor.intake.submissions import build_submission
+from coursekit.instructor.execute.workers import FrameBuffer, trusted_sys_path, worker_command
 
 from .conftest import run_coursekit
 from .points import release_points
@@ -147,7 +147,7 @@ def test_worker_command_keeps_the_current_folder_off_sys_path(tmp_path):
     (tmp_path / "submitted" / "s" / "a").mkdir(parents=True)
     (tmp_path / "submitted" / "s" / "a" / "hack.py").write_text("X = 1\n")
     cmd = worker_command(0)
-    probe = cmd[:-1] + [cmd[-1].replace("from coursekit.grading.workers import worker_main\n"
+    probe = cmd[:-1] + [cmd[-1].replace("from coursekit.instructor.execute.workers import worker_main\n"
                                         "worker_main(0)\n",
                                         "import json, numpy, importlib.util\n"
                                         "print(json.dumps([sys.path, importlib.util.find_spec('submitted')"
@@ -159,7 +159,7 @@ def test_worker_command_keeps_the_current_folder_off_sys_path(tmp_path):
     assert no_submitted and not (tmp_path / "shadowed").exists()
     assert str(tmp_path) not in path and "" not in path
     # the old command (``python -m ...`` at the course root) put the folder first on sys.path
-    subprocess.run([sys.executable, "-m", "coursekit.grading.workers", "0"], cwd=tmp_path,
+    subprocess.run([sys.executable, "-m", "coursekit.instructor.execute.workers", "0"], cwd=tmp_path,
                    stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
     assert (tmp_path / "shadowed").exists()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from coursekit.grading import dependencies, measured, tracing
-from coursekit.grading.judge import score_notebook
-from coursekit.grading.limits import Limits
+from coursekit.instructor.score.scoring import score_notebook
+from coursekit.instructor.execute.limits import Limits
 
 from .protocol_support import FAST, notebook_run
 

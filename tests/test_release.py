@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.release import stale_files
+from coursekit.instructor.course import Course
+from coursekit.instructor.publish.release import stale_files
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = Course(ROOT)

@@ -7,8 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.submissions import build_submission
+from coursekit.instructor.course import Course
+from coursekit.instructor.intake.submissions import build_submission
 from coursekit.selfcheck import check_notebook
 
 from .conftest import ROOT

@@ -13,8 +13,8 @@ import zipfile
 
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.submissions import solved_sources
+from coursekit.instructor.course import Course
+from coursekit.instructor.intake.submissions import solved_sources
 
 from .conftest import ROOT, make_course, run_coursekit
 from .points import release_points

@@ -4,9 +4,9 @@ from datetime import datetime
 import nbformat
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.similarity import compare_students, write_similarity_report
-from coursekit.grading.submissions import build_submission
+from coursekit.instructor.course import Course
+from coursekit.instructor.report.similarity import compare_students, write_similarity_report
+from coursekit.instructor.intake.submissions import build_submission
 
 from .conftest import make_course, run_coursekit
 from .test_deadlines import A, fill_gradebook

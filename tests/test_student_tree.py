@@ -18,8 +18,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit.grading.course import Course
-from coursekit.grading.student_tree import (FORBIDDEN_TEXT, MARKER_FILE, STUDENT_GRADING_MODULES,
+from coursekit.instructor.course import Course
+from coursekit.instructor.publish.student_tree import (FORBIDDEN_TEXT, MARKER_FILE, STUDENT_GRADING_MODULES,
                                             leaks, write_student_tree)
 
 from .conftest import make_course, run_coursekit
@@ -237,12 +237,9 @@ def test_kit_is_the_student_facing_part_only(tmp_path):
                if p.is_file()}
     grading = {p.split("/")[1] for p in shipped if p.startswith("grading/")}
     assert grading == {f"{m}.py" for m in STUDENT_GRADING_MODULES}
-    for instructor in ("cli.py", "grading/sandbox.py", "grading/judge.py", "grading/proxy.py",
-                       "grading/wire.py", "grading/runner.py", "grading/workers.py",
-                       "grading/autograde.py", "grading/store.py", "grading/intake.py",
-                       "grading/feedback.py", "grading/report.py", "grading/release.py",
-                       "grading/student_tree.py", "grading/demo.py", "grading/gradebook.py",
-                       "grading/backup.py", "grading/lock.py", "grading/course.py"):
+    assert not any(p.startswith("instructor/") for p in shipped), "the instructor's package was shipped"
+    for instructor in ("cli.py", "instructor/execute/sandbox.py", "instructor/execute/judge.py",
+                       "instructor/pipeline.py", "instructor/store/gradebook.py", "instructor/course.py"):
         assert instructor not in shipped, instructor
     assert "data/digits.npz" in shipped and "widgets/simplex.py" in shipped
     # the instructor's command is not declared in the tree's pyproject (its module is not there)
@@ -270,11 +267,14 @@ def test_leaks_finds_grades_databases_and_solution_text(tmp_path):
     con.commit()
     con.close()
     (tree / "coursekit" / "grading" / "sandbox.py").write_text("x = 1\n")
+    (tree / "coursekit" / "instructor" / "execute").mkdir(parents=True)
+    (tree / "coursekit" / "instructor" / "execute" / "sandbox.py").write_text("x = 1\n")
     found = "\n".join(leaks(tree, ROOT / "solutions"))
     assert "coursekit/layers.py: contains the solution" in found
     assert f"{nb_path.relative_to(tree).as_posix()}: contains the solution" in found
     assert "binder/class-list.csv: a table of grades" in found
     assert "binder/cache: a database" in found
+    assert "coursekit/instructor/execute/sandbox.py: not on the student allow-list" in found
     assert "coursekit/grading/sandbox.py: not on the student allow-list" in found
 
 
@@ -312,7 +312,7 @@ def test_declared_files_are_shipped_and_nothing_else(tmp_path):
 
 
 def test_refuses_a_tree_missing_a_module_it_imports(tmp_path, monkeypatch):
-    import coursekit.grading.student_tree as st
+    import coursekit.instructor.publish.student_tree as st
 
     monkeypatch.setattr(st, "STUDENT_GRADING_MODULES",
                         tuple(m for m in STUDENT_GRADING_MODULES if m != "checks"))
@@ -344,7 +344,7 @@ def test_tree_imports_what_every_release_notebook_imports(tmp_path):
     check = "\n".join(imports + [
         "import coursekit, importlib.util",
         f"assert coursekit.__file__.startswith({str(tree)!r}), coursekit.__file__",
-        "assert importlib.util.find_spec('coursekit.grading.sandbox') is None",
+        "assert importlib.util.find_spec('coursekit.instructor') is None",
         "assert importlib.util.find_spec('coursekit.cli') is None",
         "print('imports ok')"])
     proc = subprocess.run(_tree_python(tree) + [check], cwd=tmp_path, text=True, capture_output=True,
@@ -358,7 +358,7 @@ def test_tree_runs_a_release_notebooks_visible_tests(tmp_path, monkeypatch):
     coursekit: every visible test passes."""
     from nbclient import NotebookClient
 
-    from coursekit.grading.submissions import build_submission
+    from coursekit.instructor.intake.submissions import build_submission
 
     a = ASSIGNMENTS[0]
     tree = write_student_tree(Course(ROOT), tmp_path / "tree", [a]).root
@@ -374,7 +374,7 @@ def test_tree_runs_a_release_notebooks_visible_tests(tmp_path, monkeypatch):
     nb.cells.insert(0, nbformat.v4.new_code_cell(
         "import coursekit, importlib.util\n"
         f"assert coursekit.__file__.startswith({str(tree)!r}), coursekit.__file__\n"
-        "assert importlib.util.find_spec('coursekit.grading.judge') is None"))
+        "assert importlib.util.find_spec('coursekit.instructor') is None"))
     work = tmp_path / "work"
     work.mkdir()
     NotebookClient(nb, kernel_name="student-tree", timeout=300,

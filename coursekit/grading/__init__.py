@@ -1,4 +1,7 @@
-"""Grading: helpers for notebook test cells, and the pipeline behind ``coursekit grade``.
+"""Grading helpers for notebook test cells (the student's side; students get this package).
+
+The instructor's grading pipeline is :mod:`coursekit.instructor`; nothing here imports it,
+and this package needs only the base install (numpy).
 
 Test cells import from here::
 

@@ -19,7 +19,7 @@
   notebook's score, exactly as nbgrader's ``AssignLatePenalties`` does.
 
 Every coursekit output (export, feedback, report, and the grade summary through
-:func:`~coursekit.grading.results.read_results`) goes through :func:`late_penalty`
+:func:`~coursekit.instructor.store.results.read_results`) goes through :func:`late_penalty`
 and :func:`effective_score`.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .course import Course
+from coursekit.instructor.course import Course
 
 __all__ = ["Lateness", "parse_time", "format_time", "due_date", "read_extensions", "set_extension",
            "submission_time", "lateness", "late_plugin", "late_penalty", "effective_score",

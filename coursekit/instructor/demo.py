@@ -18,11 +18,11 @@ import shutil
 import time
 from pathlib import Path
 
-from .autograde import generate_feedback, grade
-from .feedback import FEEDBACK_DIR
-from .course import Course
-from .results import results_csv
-from .submissions import solved_sources
+from coursekit.instructor.pipeline import generate_feedback, grade
+from coursekit.instructor.report.feedback import FEEDBACK_DIR
+from coursekit.instructor.course import Course
+from coursekit.instructor.store.results import results_csv
+from coursekit.instructor.intake.submissions import solved_sources
 
 __all__ = ["run_demo", "prepare_demo_dir", "DemoDirRefused", "MARKER_FILE"]
 
@@ -76,7 +76,7 @@ def _copy_course(course: Course, into: Path) -> Course:
 
 
 def run_demo(course: Course, into: Path, assignments: list[str] | None = None) -> int:
-    from .submissions import build_submission
+    from coursekit.instructor.intake.submissions import build_submission
 
     demo = _copy_course(course, into)
     assignments = assignments or demo.assignments()

@@ -1,7 +1,7 @@
 """Grading submissions in parallel: a few worker processes, a fresh judge per submission.
 
 The grader's main process starts ``--jobs`` workers (``python -I -m
-coursekit.grading.workers SLOT``, in a neutral folder: ``-I`` keeps the current
+coursekit.instructor.execute.workers SLOT``, in a neutral folder: ``-I`` keeps the current
 folder, ``PYTHONPATH`` and the user's site-packages off ``sys.path``, so nothing
 in the course folder or ``submitted/`` is importable by a trusted process; each
 judge also drops any ``sys.path`` entry inside the course before grading). A worker imports the heavy libraries once,
@@ -79,11 +79,13 @@ def worker_command(slot: int) -> list[str]:
     PYTHONPATH is on its ``sys.path``. If coursekit is not installed where isolated Python finds
     it (a plain checkout), the folder holding it is *appended* (it never shadows a library; the
     judge drops it again if it lies inside the course)."""
-    kit = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import coursekit
+
+    kit = os.path.dirname(os.path.dirname(os.path.abspath(coursekit.__file__)))
     boot = ("import sys\n"
             "try:\n    import coursekit\n"
             f"except ImportError:\n    sys.path.append({kit!r})\n"
-            "from coursekit.grading.workers import worker_main\n"
+            "from coursekit.instructor.execute.workers import worker_main\n"
             f"worker_main({int(slot)})\n")
     return [sys.executable, "-I", "-c", boot]
 
@@ -125,7 +127,7 @@ def _judge_child(task: dict, fd: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     except (ValueError, OSError):
         pass
-    from .judge import grade_submission
+    from coursekit.instructor.execute.judge import grade_submission
 
     try:
         result = grade_submission(task)
@@ -207,7 +209,10 @@ def worker_main(slot: int) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
-    from . import judge, proxy, capture, intake  # noqa: F401
+    from coursekit.instructor.execute import judge  # noqa: F401
+    from coursekit.instructor.execute import proxy  # noqa: F401
+    from coursekit.instructor.execute import capture  # noqa: F401
+    from coursekit.instructor.intake import notebook as intake  # noqa: F401
     import coursekit.gradcheck  # noqa: F401
     import coursekit.grading  # noqa: F401
 

@@ -29,9 +29,9 @@ import time
 import warnings
 from pathlib import Path
 
-from .atomic import replace_folder
-from .course import Course
-from .intake import NotebookSpec, unit_names
+from coursekit.instructor.store.atomic import replace_folder
+from coursekit.instructor.course import Course
+from coursekit.instructor.intake.notebook import NotebookSpec, unit_names
 
 __all__ = ["load_specs", "record_path", "read_record", "is_complete", "write_result", "specs_digest",
            "submission_fingerprint"]
@@ -42,7 +42,7 @@ GRADER_VERSION = "coursekit-judge-1"
 def load_specs(course: Course, assignment: str) -> list[NotebookSpec]:
     """What the gradebook says each notebook contains (and the source's cell order)."""
     import nbformat
-    from .gradebook import open_gradebook
+    from coursekit.instructor.store.gradebook import open_gradebook
 
     specs = []
     with open_gradebook(course) as gb:
@@ -69,7 +69,7 @@ def submission_fingerprint(submission_dir: str | os.PathLike, extra: str = "") -
     """A hash of a submission's files (and ``extra``, e.g. the tests), to tell a re-submission.
 
     Symbolic links are hashed as links (their text), never followed; for a tree without
-    links this is the judge's :func:`~coursekit.grading.judge.fingerprint`, unchanged."""
+    links this is the judge's :func:`~coursekit.instructor.execute.judge.fingerprint`, unchanged."""
     import hashlib
 
     h = hashlib.sha256(extra.encode())
@@ -128,7 +128,7 @@ def graded_in_gradebook(course: Course, assignment: str) -> set[str]:
     """
     from nbgrader.api import MissingEntry
 
-    from .gradebook import open_gradebook
+    from coursekit.instructor.store.gradebook import open_gradebook
 
     done = set()
     with open_gradebook(course) as gb:
@@ -203,7 +203,7 @@ def _late_plugin(course: Course):
 
 def write_result(course: Course, result: dict, specs: list[NotebookSpec], fingerprint: str) -> None:
     """Record one graded submission: autograded files, gradebook (one commit), then the record."""
-    from .gradebook import open_gradebook
+    from coursekit.instructor.store.gradebook import open_gradebook
 
     assignment, student = result["assignment"], result["student"]
     _write_autograded(course, assignment, student, result)

@@ -25,7 +25,7 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from .course import Course
+from coursekit.instructor.course import Course
 
 __all__ = ["course_lock", "CourseLocked", "lock_path"]
 

@@ -6,6 +6,8 @@ notebooks), ``assignments/<id>/`` (the generated release), and the graded work
 """
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import subprocess
 import sys
@@ -17,6 +19,15 @@ __all__ = ["Course", "NbgraderError"]
 
 class NbgraderError(RuntimeError):
     """An nbgrader command failed; the message carries its log's error lines."""
+
+
+@functools.lru_cache(maxsize=8)
+def _load_config(path: str, mtime_ns: int, size: int):
+    """``nbgrader_config.py`` parsed (cached per path and version of the file)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    folder, name = os.path.split(path)
+    return PyFileConfigLoader(name, path=folder).load_config()
 
 
 @dataclass(frozen=True)
@@ -38,10 +49,14 @@ class Course:
 
     # -- configuration ---------------------------------------------------------
     def config(self):
-        """The traitlets config loaded from ``nbgrader_config.py``."""
-        from traitlets.config.loader import PyFileConfigLoader
+        """The traitlets config loaded from ``nbgrader_config.py`` (a copy: change it freely).
 
-        return PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        Parsed once per version of the file (its path, size and modification time), not on
+        every read.
+        """
+        path = self.root / "nbgrader_config.py"
+        st = path.stat()
+        return copy.deepcopy(_load_config(str(path), st.st_mtime_ns, st.st_size))
 
     @property
     def db_url(self) -> str:

@@ -17,7 +17,7 @@ import sqlite3
 from pathlib import Path
 from typing import Iterator
 
-from .course import Course
+from coursekit.instructor.course import Course
 
 __all__ = ["open_gradebook", "check_gradebook", "check_sqlite_file", "GradebookUnreadable",
            "sqlite_path", "SQLITE_MAGIC"]

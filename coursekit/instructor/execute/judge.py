@@ -3,14 +3,14 @@
 For each notebook of the assignment, in cell order:
 
 - the student's cells (answers, free code) and the setup cells run in the
-  student's kernel (:mod:`coursekit.grading.runner`, inside
-  :mod:`coursekit.grading.sandbox`);
+  student's kernel (:mod:`coursekit.instructor.execute.runner`, inside
+  :mod:`coursekit.instructor.execute.sandbox`);
 - setup cells (trusted, from the gradebook) also run here, so the judge has
   ``np``, the grading helpers and anything else the instructor set up -- its
   own, untouched copies;
 - test cells run **only here**, in the judge's IPython shell: the names they
   take from the student (found by reading the cell) are bound to proxies
-  (:mod:`coursekit.grading.proxy`) that call into the kernel. Comparisons,
+  (:mod:`coursekit.instructor.execute.proxy`) that call into the kernel. Comparisons,
   reference solutions and hidden inputs never enter the student's process,
   and nothing the student's code does there (patching numpy, the grading
   helpers or IPython's error display) reaches them.
@@ -47,15 +47,16 @@ from pathlib import Path
 
 import nbformat
 
-from .capture import MIMES, Collector, capture_streams, make_shell
-from .dependencies import set_kernel_binder
-from .intake import NotebookSpec, read_submission
-from .limits import Limits
-from .measured import set_kernel_timer
-from .proxy import GradingInterrupted, KernelConnection, KernelDied, TestTimeout
-from .sandbox import Sandbox
-from .tracing import set_kernel_counter
-from .wire import Budget
+from coursekit.instructor.execute.capture import MIMES, Collector, capture_streams, make_shell
+from coursekit.grading.dependencies import set_kernel_binder
+from coursekit.instructor.intake.notebook import NotebookSpec, read_submission
+from coursekit.instructor.execute.limits import Limits
+from coursekit.grading.measured import set_kernel_timer
+from coursekit.instructor.execute.proxy import GradingInterrupted, KernelConnection, KernelDied, TestTimeout
+from coursekit.instructor.execute.sandbox import Sandbox
+from coursekit.grading.tracing import set_kernel_counter
+from coursekit.instructor.execute.wire import Budget
+from coursekit.instructor.score.scoring import score_notebook
 
 __all__ = ["grade_submission", "loaded_names", "HOME"]
 
@@ -140,7 +141,7 @@ _TRIM = 500     # characters kept of a score-relevant output once the submission
 
 class SubmissionBudget:
     """What one submission may cost, all its notebooks together: bytes and values the kernel
-    sends (checked before parsing, see :class:`~coursekit.grading.wire.Budget`) and output kept."""
+    sends (checked before parsing, see :class:`~coursekit.instructor.execute.wire.Budget`) and output kept."""
 
     def __init__(self, limits: Limits):
         self.wire = Budget(limits.submission_transfer, limits.submission_items)
@@ -250,7 +251,7 @@ class NotebookRun:
             "PYTHONDONTWRITEBYTECODE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
             "NBGRADER_EXECUTION": "autograde", "JPY_PARENT_PID": "1",
         }
-        sandbox = Sandbox([sys.executable, "-I", "-m", "coursekit.grading.runner"], env, files,
+        sandbox = Sandbox([sys.executable, "-I", "-m", "coursekit.instructor.execute.runner"], env, files,
                           f"{HOME}/{assignment}", HOME, self.limits, uid=self.slot_uid,
                           hidden=t["hidden"], isolation=t.get("isolation", "auto"),
                           scratch_dir=t.get("scratch"))
@@ -486,89 +487,6 @@ def _sanitize_outputs(outputs: list, limit: int) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------
-# scoring
-# ---------------------------------------------------------------------------
-def _message(cell) -> str:
-    """Why a test cell failed, in one paragraph (its CheckFailed message); '' for an answer cell."""
-    outputs = cell.get("outputs", [])       # a manually graded markdown answer has none
-    for o in outputs:
-        if o.output_type == "error":
-            ename, evalue = o.get("ename", ""), o.get("evalue", "")
-            if ename in ("CheckFailed", "AssertionError") and evalue:
-                return evalue
-            return f"{ename}: {evalue}" if evalue else ename
-    for o in outputs:
-        if o.output_type == "stream" and o.name == "stderr":
-            first = o.text.strip().splitlines()[-1] if o.text.strip() else ""
-            return f"the test wrote to stderr (a warning or an error message): {first[:500]}"
-    return ""
-
-
-def score_notebook(nb, spec: NotebookSpec, config: dict) -> dict:
-    """Scores with nbgrader's own ``determine_grade``, after its LimitOutput/IgnorePattern steps."""
-    import logging
-    import re
-
-    from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_solution
-
-    log = logging.getLogger("coursekit.grading")
-    max_lines = int(config.get("max_lines", 1000))
-    max_tb = int(config.get("max_traceback", 100))
-    pattern = config.get("ignore_pattern") or ""
-    grades: dict[str, dict] = {}
-    comments: dict[str, bool] = {}
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            if pattern:
-                cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr"
-                                                                and re.search(pattern, o.text))]
-            _limit_output(cell, max_lines, max_tb)
-        if is_grade(cell):
-            gid = cell.metadata.nbgrader["grade_id"]
-            score, max_score = determine_grade(cell, log)
-            stdout = "".join(o.text for o in cell.get("outputs", []) if o.output_type == "stream" and o.name == "stdout")
-            grades[gid] = {"score": score, "max": max_score,
-                           # a written answer (grade + solution cell) waits for a person
-                           "manual": bool(is_solution(cell)),
-                           "passed": score is not None and score >= max_score,
-                           "message": "" if score is not None and score >= max_score else _message(cell),
-                           "stdout": stdout[-4000:]}
-        if is_solution(cell):
-            gid = cell.metadata.nbgrader["grade_id"]
-            comments[gid] = cell.metadata.nbgrader.get("checksum") == compute_checksum(cell)
-    for gid, points in spec.points.items():
-        if gid not in grades and gid not in spec.solutions:
-            grades[gid] = {"score": 0.0, "max": float(points), "passed": False,
-                           "message": "this test cell could not be run", "stdout": ""}
-    return {"grades": grades, "unchanged": comments}
-
-
-def _limit_output(cell, max_lines: int, max_tb: int) -> None:
-    """nbgrader's LimitOutput, same rules."""
-    if max_lines != -1:
-        length = 0
-        new = []
-        for o in cell.outputs:
-            if o.output_type == "stream":
-                if length == max_lines:
-                    continue
-                text = o.text.split("\n")
-                if len(text) + length > max_lines:
-                    text = text[: max_lines - length - 1]
-                    text.append("... Output truncated ...")
-                length += len(text)
-                o.text = "\n".join(text)
-            new.append(o)
-        cell.outputs = new
-    if max_tb != -1:
-        for o in cell.outputs:
-            if o.output_type == "error" and len(o.traceback) > max_tb:
-                start = int(max_tb / 2)
-                end = max_tb - start - 1
-                o.traceback = o.traceback[:start] + ["... Traceback truncated ..."] + o.traceback[-end:]
-
-
-# ---------------------------------------------------------------------------
 # one submission
 # ---------------------------------------------------------------------------
 def grade_submission(task: dict) -> dict:
@@ -580,7 +498,7 @@ def grade_submission(task: dict) -> dict:
     os.environ["COURSEKIT_COURSE_ROOT"] = task["course_root"]
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     os.environ.setdefault("MPLBACKEND", "Agg")
-    from . import seeds
+    from coursekit.grading import seeds
 
     seeds._RUN_SEED = None
     events: list[str] = []

@@ -1,7 +1,7 @@
 """Reading scores back from the nbgrader gradebook: per student, per unit, as CSV.
 
 Scores include manual grades (formgrader) and the late penalty: ``score`` is
-what counts (:func:`~coursekit.grading.deadlines.effective_score`), ``raw_score``
+what counts (:func:`~coursekit.instructor.intake.deadlines.effective_score`), ``raw_score``
 what the tests and graders gave, ``late_penalty`` the difference.
 """
 from __future__ import annotations
@@ -10,9 +10,9 @@ import csv
 import io
 from dataclasses import dataclass, field
 
-from .course import Course
-from .lms_export import safe_cell
-from .units import unit_of
+from coursekit.instructor.course import Course
+from coursekit.instructor.report.lms_export import safe_cell
+from coursekit.grading.units import unit_of
 
 __all__ = ["SubmissionResult", "NoGrades", "read_results", "require_results", "unit_of", "results_csv"]
 
@@ -51,8 +51,8 @@ def read_results(course: Course, assignment: str, students: list[str] | None = N
     """
     from nbgrader.api import MissingEntry
 
-    from .gradebook import open_gradebook
-    from .deadlines import effective_score, late_penalty, late_plugin, lateness, read_extensions
+    from coursekit.instructor.store.gradebook import open_gradebook
+    from coursekit.instructor.intake.deadlines import effective_score, late_penalty, late_plugin, lateness, read_extensions
 
     results = []
     extensions = read_extensions(course)

@@ -1,11 +1,11 @@
 """The student's kernel: runs inside the sandbox, executes cells, answers the judge.
 
-Started by the judge as ``python -I -m coursekit.grading.runner`` in the
-sandbox (see :mod:`coursekit.grading.sandbox`), with requests arriving on file
+Started by the judge as ``python -I -m coursekit.instructor.execute.runner`` in the
+sandbox (see :mod:`coursekit.instructor.execute.sandbox`), with requests arriving on file
 descriptor 3 and replies leaving on 4. Everything here runs next to the
 student's code and is **untrusted** from the judge's point of view: student
 code can replace any of it. The judge therefore only ever accepts plain data
-from this process (see :mod:`coursekit.grading.wire`) and keeps every decision
+from this process (see :mod:`coursekit.instructor.execute.wire`) and keeps every decision
 -- timeouts, comparisons, scores -- on its own side.
 
 Requests (``op``):
@@ -40,8 +40,8 @@ import warnings
 
 import numpy as np
 
-from .capture import Collector, capture_streams, make_shell
-from .wire import (Decoder, Encoder, FrameReader, WireError, global_state, npy_bytes, rng_snapshot,
+from coursekit.instructor.execute.capture import Collector, capture_streams, make_shell
+from coursekit.instructor.execute.wire import (Decoder, Encoder, FrameReader, WireError, global_state, npy_bytes, rng_snapshot,
                    set_global_state, set_rng_state, state_token, states_equal, write_frame)
 
 FD_IN, FD_OUT = 3, 4
@@ -354,7 +354,7 @@ class Kernel:
     def count_lines(self, fn, args, kwargs) -> dict:
         """``fn(*args, **kwargs)`` under ``sys.settrace``: its value and the lines run outside
         library code (see :func:`coursekit.grading.tracing.count_lines_here`)."""
-        from .tracing import count_lines_here
+        from coursekit.grading.tracing import count_lines_here
 
         value, count = count_lines_here(fn, args, kwargs)
         return {"counted": value, "lines": count}

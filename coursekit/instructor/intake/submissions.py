@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 import nbformat
 
-from .course import Course
+from coursekit.instructor.course import Course
 
 __all__ = ["solved_sources", "build_submission", "strip_solution_markers"]
 

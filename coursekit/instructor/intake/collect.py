@@ -47,9 +47,9 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote_plus
 
-from .atomic import replace_folder
-from .course import Course
-from .deadlines import format_time, parse_time
+from coursekit.instructor.store.atomic import replace_folder
+from coursekit.instructor.course import Course
+from coursekit.instructor.intake.deadlines import format_time, parse_time
 
 __all__ = ["collect", "Plan", "Placement", "format_plan", "CANVAS", "MOODLE", "MAX_FILE_BYTES",
            "MAX_TOTAL_BYTES", "MAX_MEMBERS", "valid_student_id"]
@@ -290,7 +290,7 @@ def collect(course: Course, assignment: str, source: Path, *, kind: str = "auto"
             roster: str | None = None, dry_run: bool = False, force: bool = False,
             timestamps: str | None = None) -> Plan:
     """Place the submissions found in ``source``; return what was (or would be) done."""
-    from .lms_export import read_roster
+    from coursekit.instructor.report.lms_export import read_roster
 
     release = course.release / assignment
     notebooks = sorted(p.name for p in release.glob("*.ipynb"))

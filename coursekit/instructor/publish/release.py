@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .course import Course
+from coursekit.instructor.course import Course
 
 __all__ = ["release", "stale_files"]
 

@@ -1,7 +1,7 @@
 """``coursekit export --format canvas|moodle|wide|long``: grades out, to an LMS or a spreadsheet.
 
 - ``long``: one row per submission, one column per unit (and per test cell
-  with ``--tests``): :func:`~coursekit.grading.results.results_csv`.
+  with ``--tests``): :func:`~coursekit.instructor.store.results.results_csv`.
 - ``wide``: one row per student, one column per assignment, then the total and
   the maximum; a student who did not submit an assignment gets 0 there.
 - ``canvas``: Canvas's gradebook import CSV: ``Student, ID, SIS User ID,
@@ -15,7 +15,7 @@
   its grade item.
 
 Every score is after the late penalty and includes manual grades (see
-:func:`~coursekit.grading.results.read_results`). Text cells that a spreadsheet
+:func:`~coursekit.instructor.store.results.read_results`). Text cells that a spreadsheet
 would run as a formula (starting with ``= + - @``, tab or carriage return) are
 prefixed with ``'``.
 

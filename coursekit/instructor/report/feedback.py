@@ -29,9 +29,9 @@ import html
 import re
 from pathlib import Path
 
-from .course import Course
-from .results import require_results, unit_of
-from .store import read_record
+from coursekit.instructor.course import Course
+from coursekit.instructor.store.results import require_results, unit_of
+from coursekit.instructor.store.records import read_record
 
 __all__ = ["write_feedback", "feedback_page", "messages_from_notebook", "student_cell_errors",
            "FEEDBACK_DIR"]
@@ -205,13 +205,13 @@ def feedback_page(course: Course, assignment: str, result, notebook: str, record
 def write_feedback(course: Course, assignment: str, student: str | None = None) -> list[Path]:
     """Write the pages for every graded student (or one); return their paths.
 
-    Raises :class:`~coursekit.grading.results.NoGrades` when nothing is graded.
+    Raises :class:`~coursekit.instructor.store.results.NoGrades` when nothing is graded.
     """
     import shutil
 
     written = []
     results = require_results(course, assignment, [student] if student else None)
-    from .gradebook import open_gradebook
+    from coursekit.instructor.store.gradebook import open_gradebook
 
     with open_gradebook(course) as gb:
         notebooks = {nb.name: [c.name for c in nb.grade_cells]

@@ -22,8 +22,8 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .course import Course
-from .gradebook import GradebookUnreadable, check_gradebook, check_sqlite_file, sqlite_path
+from coursekit.instructor.course import Course
+from coursekit.instructor.store.gradebook import GradebookUnreadable, check_gradebook, check_sqlite_file, sqlite_path
 
 __all__ = ["backup_gradebook", "list_backups", "restore_gradebook", "backup_dir", "KEEP",
            "NotSqlite", "SERVER_DB_NOTE"]

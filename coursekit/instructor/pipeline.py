@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .course import Course
-from .limits import Limits
-from .results import SubmissionResult, read_results
+from coursekit.instructor.course import Course
+from coursekit.instructor.execute.limits import Limits
+from coursekit.instructor.score.scoring import output_settings
+from coursekit.instructor.store.results import SubmissionResult, read_results
 
 __all__ = ["ensure_in_gradebook", "grade", "grade_run", "GradeRun", "GradingRefused", "generate_feedback",
            "resolve_isolation", "UID_BASE"]
@@ -63,7 +64,7 @@ def ensure_in_gradebook(course: Course, assignment: str) -> None:
     """
     from nbgrader.api import MissingEntry
 
-    from .gradebook import open_gradebook
+    from coursekit.instructor.store.gradebook import open_gradebook
 
     with open_gradebook(course) as gb:
         try:
@@ -130,14 +131,6 @@ def _mpl_cache(course: Course) -> str | None:
     return str(folder) if list(folder.glob("fontlist-*.json")) else None
 
 
-def _nbgrader_settings(course: Course) -> dict:
-    cfg = course.config()
-    lo = cfg.get("LimitOutput", {})
-    ip = cfg.get("IgnorePattern", {})
-    return {"max_lines": int(lo.get("max_lines", 1000)), "max_traceback": int(lo.get("max_traceback", 100)),
-            "ignore_pattern": str(ip.get("pattern", "")) if ip.get("enabled", False) else ""}
-
-
 class GradingRefused(RuntimeError):
     """Nothing was graded: no working sandbox, or the preflight failed (the message says why)."""
 
@@ -151,7 +144,7 @@ def resolve_isolation(course: Course, isolation: str) -> tuple[str, str]:
     """``(level, how)``: the level asked for, or for ``auto`` the strongest that starts a real kernel
     here (namespaces, then bwrap). Raises :class:`GradingRefused` if none works, unless ``none``
     was asked for explicitly."""
-    from .sandbox import probe_isolation
+    from coursekit.instructor.execute.sandbox import probe_isolation
 
     if isolation == "none":
         return "none", "asked for with --isolation none"
@@ -202,10 +195,10 @@ def grade_run(course: Course, assignment: str, student: str | None = None, *, jo
     """Grade ``submitted/*/<assignment>`` (or one student's); see the module docstring.
 
     Raises :class:`GradingRefused` (nothing graded) when no sandbox works or the preflight fails."""
-    from . import preflight
-    from .store import (graded_in_gradebook, is_complete, load_specs, read_record, specs_digest,
+    from coursekit.instructor.score import preflight
+    from coursekit.instructor.store.records import (graded_in_gradebook, is_complete, load_specs, read_record, specs_digest,
                         submission_fingerprint, write_result)
-    from .workers import WorkerPool
+    from coursekit.instructor.execute.workers import WorkerPool
 
     say = progress or (lambda _msg: None)
     limits = limits or Limits()
@@ -270,7 +263,7 @@ def grade_run(course: Course, assignment: str, student: str | None = None, *, jo
             "source_dir": course.solutions.name,
             "specs": [s.to_dict() for s in specs], "limits": limits.to_dict(),
             "hidden": _hidden_paths(course), "isolation": mode, "mpl_cache": _mpl_cache(course),
-            "nbgrader": _nbgrader_settings(course),
+            "nbgrader": output_settings(course.config()),
         }
         tasks = [dict(base, student=s, submission_dir=str(submitted / s / assignment), seed=fresh_seed())
                  for s in todo]
@@ -342,7 +335,7 @@ def grade_run(course: Course, assignment: str, student: str | None = None, *, jo
 
 
 def _printable(text) -> str:
-    from .sandbox import printable
+    from coursekit.instructor.execute.sandbox import printable
 
     return printable(str(text))
 
@@ -356,7 +349,7 @@ def grade(course: Course, assignment: str, student: str | None = None, force: bo
 
 def generate_feedback(course: Course, assignment: str, student: str | None = None) -> Path:
     """HTML feedback per student under ``coursekit-feedback/<student>/<assignment>/``."""
-    from .feedback import FEEDBACK_DIR, write_feedback
+    from coursekit.instructor.report.feedback import FEEDBACK_DIR, write_feedback
 
     write_feedback(course, assignment, student)
     return course.root / FEEDBACK_DIR

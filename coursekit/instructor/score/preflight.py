@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .course import Course
+from coursekit.instructor.course import Course
 
 __all__ = ["PreflightFailed", "Preflight", "preflight_key", "cached", "prepare", "check", "remember"]
 
@@ -144,7 +144,7 @@ def _failing(result: dict, passed: bool) -> list[str]:
 
 def check(results: dict[str, dict]) -> tuple[bool, str]:
     """``(ok, summary)`` from the two results; the summary says why when not ok."""
-    from .sandbox import printable
+    from coursekit.instructor.execute.sandbox import printable
 
     lines, ok = [], True
     for who in (REFERENCE, BLANK):

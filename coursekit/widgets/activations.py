@@ -286,13 +286,13 @@ class ActivationExplorer(widgets.VBox):
             s = activation_curves(forward, backward, x, n_layers=n, saturation=self.saturation,
                                   hyper=hyper)
         except NotImplementedError:
-            return self._clear(_box("#ff7f0e", "#fff4e6",
+            return self._clear(status_box("todo",
                                     f"<b>Implement <code>{html.escape(name)}_forward</code> and "
                                     f"<code>{html.escape(name)}_backward</code> first.</b> "
                                     "Their curves appear here."))
         except Exception as exc:  # the student's code raised
             traceback.print_exc()
-            return self._clear(_box("#d62728", "#fdecea",
+            return self._clear(status_box("error",
                                     f"<b>Your {html.escape(name)} raised "
                                     f"{type(exc).__name__}:</b> {html.escape(str(exc))}"))
         self.state = s
@@ -321,7 +321,7 @@ class ActivationExplorer(widgets.VBox):
         if s["matches"]:
             self.status.value = ""
         else:
-            self.status.value = _box("#d62728", "#fdecea", html.escape(s["verdict"]))
+            self.say("error", html.escape(s["verdict"]))
         if self.output.outputs:
             self.output.outputs = ()
         refresh(self.fig)

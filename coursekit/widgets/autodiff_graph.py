@@ -205,7 +205,7 @@ class AutodiffGraphStepper(widgets.VBox):
             self.trace = trace_expression(build, leaves)
         except Exception as err:  # noqa: BLE001 - the student's engine: say what failed
             self.trace = None
-            self.status.value = _box("#d62728", "#fdecea", html.escape(
+            self.say("error", html.escape(
                 f"could not build the expression with your Tensor: {type(err).__name__}: {err}"))
             self.children = [self.status]
             return

@@ -110,7 +110,7 @@ class BackwardCompare(widgets.VBox):
             img.set_clim(-scale, scale)
             img.set_extent((-0.5, data.shape[1] - 0.5, data.shape[0] - 0.5, -0.5))
         if r["error"]:
-            self.status.value = _box("#d62728", "#fdecea", html.escape(f"your engine failed: {r['error']}"))
+            self.say("error", html.escape(f"your engine failed: {r['error']}"))
         else:
             err = r["errors"][k]
             good = err < 1e-7

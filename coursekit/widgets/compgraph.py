@@ -519,7 +519,7 @@ class CompGraphStepper(widgets.VBox):
         try:
             self.trace = graph_trace(self.graph, inputs)
         except ValueError as exc:
-            self.status.value = _box("#d62728", "#fdecea", html.escape(str(exc)))
+            self.say("error", html.escape(str(exc)))
             return self.view
         self.check = None
         if self.student_fn is not None:
@@ -537,12 +537,12 @@ class CompGraphStepper(widgets.VBox):
         if c is None:
             self.status.value = ""
         elif c["matches"] is None:
-            self.status.value = _box("#ff7f0e", "#fff4e6", html.escape(c["verdict"]) +
+            self.say("todo", html.escape(c["verdict"]) +
                                      ": once it works, it is compared with the graph here.")
         elif c["matches"]:
-            self.status.value = _box("#2ca02c", "#eaf7ea", html.escape(c["verdict"]))
+            self.say("ok", html.escape(c["verdict"]))
         else:
-            self.status.value = _box("#d62728", "#fdecea", html.escape(c["verdict"]))
+            self.say("error", html.escape(c["verdict"]))
 
     def show_step(self, step):
         """Show the graph as it stands after ``step`` steps; returns :func:`stepper_view`."""

@@ -199,7 +199,7 @@ class GradCheckReportView(widgets.VBox):
             report = self.run_check()
         except NotImplementedError:
             self.report = self.state = None
-            self.status.value = _box("#ff7f0e", "#fff4e6",
+            self.say("todo",
                                      "<b>A function this network uses is not implemented yet.</b> "
                                      "Implement the layers first; the bars appear here.")
             refresh(self.fig)
@@ -207,7 +207,7 @@ class GradCheckReportView(widgets.VBox):
         except Exception as exc:  # the student's code raised
             traceback.print_exc()
             self.report = self.state = None
-            self.status.value = _box("#d62728", "#fdecea",
+            self.say("error",
                                      f"<b>The check raised {type(exc).__name__}:</b> "
                                      f"{html.escape(str(exc))}")
             refresh(self.fig)

@@ -324,13 +324,13 @@ class InitExplorer(widgets.VBox):
                                 batch=self.batch, learning_rate=self.learning_rate)
         except NotImplementedError:
             self.state = None
-            self.status.value = _box("#ff7f0e", "#fff4e6",
+            self.say("todo",
                                      f"<b>Implement the function for {html.escape(init)} initialization "
                                      "first</b> (and the layers it uses); the plots will then appear.")
             return None
         except Exception as exc:  # the student's code raised: say so, keep the traceback visible
             self.state = None
-            self.status.value = _box("#d62728", "#fdecea",
+            self.say("error",
                                      f"<b>{type(exc).__name__}:</b> {html.escape(str(exc))} (traceback below)")
             traceback.print_exc()
             return None

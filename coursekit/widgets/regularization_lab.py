@@ -234,12 +234,12 @@ class RegularizationLab(widgets.VBox):
             baseline, chosen = self.curves(self.BASELINE), self.curves(config)
         except NotImplementedError:
             self.state = None
-            self.status.value = _box("#ff7f0e", "#fff4e6", "<b>Implement FullyConnectedNet first</b> "
+            self.say("todo", "<b>Implement FullyConnectedNet first</b> "
                                      "(and the batch norm and dropout layers it uses).")
             return None
         except Exception as exc:
             self.state = None
-            self.status.value = _box("#d62728", "#fdecea",
+            self.say("error",
                                      f"<b>{type(exc).__name__}:</b> {html.escape(str(exc))} (traceback below)")
             traceback.print_exc()
             return None
@@ -257,6 +257,6 @@ class RegularizationLab(widgets.VBox):
                 f"Validation accuracy {baseline['final_val']:.3f} &rarr; {chosen['final_val']:.3f}.")
         if chosen["stopped"]:
             text += f" <b>Training stopped early:</b> {html.escape(chosen['stopped'])}"
-        self.status.value = _box("#1f77b4", "#eef5fb", text)
+        self.say("info", text)
         refresh(self.fig)
         return self.state

@@ -133,6 +133,21 @@ class FigureWidget(widgets.VBox):
         """Children: ``controls``, the canvas, ``below``, the status line and the output."""
         self.children = [*controls, self.canvas, *below, self.status, self.output]
 
+    def make_stepper(self, n_steps, step=0, interval=800):
+        """A Play button driving a step slider ``0 .. n_steps``; returns them in an HBox.
+
+        Sets ``self.step_slider`` (IntSlider, starting at ``step`` clipped to the range)
+        and ``self.play`` (Play, ``interval`` ms per step), linked in the browser.
+        """
+        start = int(min(max(step, 0), n_steps))
+        self.step_slider = widgets.IntSlider(value=start, min=0, max=n_steps, description="step",
+                                             style={"description_width": "3em"},
+                                             layout=widgets.Layout(width="420px"))
+        self.play = widgets.Play(value=start, min=0, max=n_steps, step=1, interval=int(interval),
+                                 description="play")
+        widgets.jslink((self.play, "value"), (self.step_slider, "value"))
+        return widgets.HBox([self.play, self.step_slider])
+
     def show_only_status(self, html_text):
         """Children: the status line alone, saying ``html_text`` (a widget that cannot start)."""
         self.status.value = html_text

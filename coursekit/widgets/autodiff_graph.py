@@ -28,7 +28,7 @@ import html
 import numpy as np
 from matplotlib.patches import FancyArrowPatch
 
-from coursekit.widgets.base import FigureWidget, status_box, timed
+from coursekit.widgets.base import FigureWidget, timed
 
 __all__ = ["trace_expression", "step_view", "AutodiffGraphStepper", "MAX_NODES"]
 
@@ -200,8 +200,8 @@ class AutodiffGraphStepper(FigureWidget):
             self.trace = trace_expression(build, leaves)
         except Exception as err:  # noqa: BLE001 - the student's engine: say what failed
             self.trace = None
-            self.show_only_status(status_box("error", html.escape(
-                f"could not build the expression with your Tensor: {type(err).__name__}: {err}")))
+            self.show_only_status("error", html.escape(
+                f"could not build the expression with your Tensor: {type(err).__name__}: {err}"))
             return
         n_steps = step_view(self.trace, 0)["n_steps"]
         stepper = self.make_stepper(n_steps, step, interval)

@@ -148,9 +148,9 @@ class FigureWidget(widgets.VBox):
         widgets.jslink((self.play, "value"), (self.step_slider, "value"))
         return widgets.HBox([self.play, self.step_slider])
 
-    def show_only_status(self, html_text):
-        """Children: the status line alone, saying ``html_text`` (a widget that cannot start)."""
-        self.status.value = html_text
+    def show_only_status(self, kind, body):
+        """Children: the status line alone, saying ``body`` (a widget that cannot start)."""
+        self.say(kind, body)
         self.children = [self.status]
 
     def watch(self, *controls, handler=None):

@@ -211,10 +211,7 @@ class ActivationExplorer(FigureWidget):
                                         description="n layers", continuous_update=live,
                                         style=style, layout=widgets.Layout(width="300px")),
         }
-        self._build_figure()
-        self.arrange(widgets.HBox(list(self.controls.values())))
-        self.watch(*self.controls.values())
-        self._on_change()
+        self.start(widgets.HBox(list(self.controls.values())), watch=self.controls.values())
 
     # -- figure -------------------------------------------------------------------------
     def _build_figure(self):

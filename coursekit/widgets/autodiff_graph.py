@@ -209,10 +209,7 @@ class AutodiffGraphStepper(FigureWidget):
         height = min(5.0, 1.6 + 0.8 * max(len([d for d in self.trace["depth"] if d == k])
                                               for k in set(self.trace["depth"])))
         self.make_figure((width, height))
-        self._build_figure()
-        self.arrange(stepper)
-        self.watch(self.step_slider)
-        self.update()
+        self.start(stepper, watch=[self.step_slider])
 
     def _build_figure(self):
         t, ax = self.trace, self.fig.add_axes([0.01, 0.1, 0.98, 0.82])

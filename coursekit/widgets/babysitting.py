@@ -268,10 +268,7 @@ class BabysittingExplorer(FigureWidget):
             options=[(f"{lr:g}", i) for i, lr in enumerate(rates)], value=start,
             description="learning rate", continuous_update=self.live,
             style={"description_width": "7em"}, layout=widgets.Layout(width="480px"))
-        self._build_figure()
-        self.arrange(self.slider)
-        self.watch(self.slider)
-        self.update()
+        self.start(self.slider, watch=[self.slider])
 
     def _build_figure(self):
         fig = self.fig

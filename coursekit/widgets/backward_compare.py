@@ -70,7 +70,12 @@ class BackwardCompare(FigureWidget):
         n_params = 2 * (len(self.dims) - 1)
         self.param = widgets.Dropdown(options=PARAM_NAMES(n_params), value="W1", description="parameter")
         self.seed = widgets.IntSlider(value=0, min=0, max=20, description="network", continuous_update=False)
+        self.result = None
         self.make_figure((8.5, 3.0))
+        self.watch(self.param, handler=lambda change: self.update(recompute=False))
+        self.start(widgets.HBox([self.param, self.seed]), watch=[self.seed])
+
+    def _build_figure(self):
         self.axes = [self.fig.add_subplot(1, 3, k + 1) for k in range(3)]
         titles = ("02: hand-written backward", "05: your engine", "difference")
         self.images = []
@@ -79,11 +84,6 @@ class BackwardCompare(FigureWidget):
             ax.set_title(title, fontsize=9)
             ax.set_xticks([]); ax.set_yticks([])
         self.fig.subplots_adjust(left=0.02, right=0.98, bottom=0.05, top=0.85, wspace=0.08)
-        self.arrange(widgets.HBox([self.param, self.seed]))
-        self.watch(self.param, handler=lambda change: self.update(recompute=False))
-        self.watch(self.seed)
-        self.result = None
-        self.update()
 
     @timed
     def update(self, recompute=True):

@@ -16,14 +16,15 @@ Lifecycle
    builds), at most :data:`MAX_FIGURE_WIDTH` inches wide so it fits JupyterLab's
    output area; ``self.live`` says whether the canvas redraws cheaply (ipympl), which
    is what sliders' ``continuous_update`` follows. The widget draws its artists once.
-3. ``self.arrange(*controls, below=...)`` sets the children: the controls, the
-   canvas, anything ``below`` it, then ``status`` and ``output``.
-4. ``self.watch(*controls)`` observes each control's ``value``; a change calls
-   ``update()`` (or the handler given) inside ``output``, so in a kernel an error
-   shows as a traceback under the widget; without a kernel (tests) it propagates.
+3. ``self.start(*controls, below=..., watch=...)`` finishes: ``_build_figure()``
+   draws the artists once; ``arrange`` sets the children (the controls, the canvas,
+   anything ``below`` it, then ``status`` and ``output``); ``watch`` observes each
+   control's ``value``, a change calling ``update()`` (or, through
+   ``watch(control, handler=...)``, a handler of its own) inside ``output``, so in a
+   kernel an error shows as a traceback under the widget, and without a kernel
+   (tests) it propagates; and the first ``update()`` runs.
 5. ``update()`` reads the controls, recomputes, moves the artists in place, ends
    with ``self.redraw()`` (``fig.canvas.draw_idle()``) and returns what it computed.
-   The first draw runs ``self._on_change()`` (``update()`` inside ``output``).
    It is a plain method: tests and benchmarks call it, or set a control's
    ``.value``, with no browser. Decorated with :func:`timed`, it records
    ``last_update_ms``.
@@ -128,6 +129,22 @@ class FigureWidget(widgets.VBox):
                                                    backend=self._figure_backend)
         self.live = is_live(self.canvas)
         return self.fig
+
+    def start(self, *controls, below=(), watch=()):
+        """Finish building: draw the artists, lay out, observe ``watch``, show the first state.
+
+        ``_build_figure()``, ``arrange(*controls, below=below)``, ``watch(*watch)`` (a change
+        calls :meth:`update`), then ``_on_change()``; returns the first ``update()``'s
+        result. Controls with their own handler are watched (:meth:`watch`) before.
+        """
+        self._build_figure()
+        self.arrange(*controls, below=below)
+        self.watch(*watch)
+        return self._on_change()
+
+    def _build_figure(self):
+        """Draw the figure's artists once (into ``self.artists``); updates only move them."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _build_figure()")
 
     def arrange(self, *controls, below=()):
         """Children: ``controls``, the canvas, ``below``, the status line and the output."""

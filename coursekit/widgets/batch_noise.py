@@ -215,10 +215,7 @@ class BatchNoiseExplorer(FigureWidget):
             options=[(str(b), b) for b in sizes], value=start, description="batch size B",
             continuous_update=self.live, style={"description_width": "7em"},
             layout=widgets.Layout(width="480px"))
-        self._build_figure()
-        self.arrange(self.slider)
-        self.watch(self.slider)
-        self.update()
+        self.start(self.slider, watch=[self.slider])
 
     def _build_figure(self):
         fig, N = self.fig, self.batch_sizes[-1]

@@ -428,11 +428,9 @@ class CompGraphStepper(FigureWidget):
             for name in self.graph.inputs}
         stepper = self.make_stepper(n_steps, step, interval)
         self.make_figure((9.0, 4.0) if self.graph.key == "sigmoid_neuron" else (7.5, 3.4))
-        self._build_figure()
-        self.arrange(widgets.HBox(list(self.input_boxes.values())), stepper)
-        self.watch(*self.input_boxes.values())
         self.watch(self.step_slider, handler=lambda change: self.show_step(self.step_slider.value))
-        self._on_change()
+        self.start(widgets.HBox(list(self.input_boxes.values())), stepper,
+                   watch=self.input_boxes.values())
 
     # -- figure ---------------------------------------------------------------------------
     def _build_figure(self):

@@ -149,10 +149,7 @@ class GradCheckReportView(FigureWidget):
         }
         if len(self.sources) == 1:
             self.controls["source"].layout.display = "none"
-        self._build_figure()
-        self.arrange(widgets.HBox(list(self.controls.values())))
-        self.watch(*self.controls.values())
-        self._on_change()
+        self.start(widgets.HBox(list(self.controls.values())), watch=self.controls.values())
 
     # -- figure -------------------------------------------------------------------------
     def _build_figure(self):

@@ -259,11 +259,9 @@ class InitExplorer(FigureWidget):
             "depth": widgets.IntSlider(value=int(depth), min=2, max=MAX_DEPTH, description="depth",
                                        continuous_update=live, style=style),
         }
-        self._build_figure()
-        self.arrange(widgets.HBox([self.controls["init"], self.controls["scale"]]),
-                     widgets.HBox([self.controls["activation"], self.controls["depth"]]))
-        self.watch(*self.controls.values())
-        self.update()
+        self.start(widgets.HBox([self.controls["init"], self.controls["scale"]]),
+                   widgets.HBox([self.controls["activation"], self.controls["depth"]]),
+                   watch=self.controls.values())
 
     def _build_figure(self):
         fig = self.fig

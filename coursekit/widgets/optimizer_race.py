@@ -267,17 +267,14 @@ class OptimizerRace(FigureWidget):
                                        continuous_update=live, style=style, layout=lay),
         }
         self.note = widgets.HTML()
-        self._build_figure()
         c = self.controls
-        self.arrange(
+        self.watch(c["surface"], handler=self._on_surface)
+        self.start(
             widgets.HBox([widgets.VBox([c["surface"], c["lr_sgd"], c["lr_adaptive"], c["steps"]]),
                           widgets.VBox([c["momentum"], c["decay_rate"], c["beta1"], c["beta2"]])]),
-            below=[self.note])
-        self.watch(c["surface"], handler=self._on_surface)
-        self.watch(*(c[key] for key in ("lr_sgd", "lr_adaptive", "momentum", "decay_rate", "beta1",
-                                        "beta2", "steps")))
-        self._show_surface(self.surface)
-        self.update()
+            below=[self.note],
+            watch=[c[key] for key in ("lr_sgd", "lr_adaptive", "momentum", "decay_rate", "beta1",
+                                      "beta2", "steps")])
 
     # -- figure ------------------------------------------------------------------------
     def _build_figure(self):
@@ -304,6 +301,7 @@ class OptimizerRace(FigureWidget):
         self.artists = {"ax": ax, "ax_loss": ax_loss, "paths": lines, "ends": ends,
                         "curves": curves, "start": start, "minimum": minimum, "title": title,
                         "legend": legend}
+        self._show_surface(self.surface)
 
     def _show_surface(self, surface):
         """Contours of ``surface`` (drawn once per surface, then only shown or hidden)."""

@@ -157,12 +157,9 @@ class RegularizationLab(FigureWidget):
                                          value=self.reg_choices[0],
                                          description="L2 reg", style={**style, "button_width": "4em"}),
         }
-        self._build_figure()
-        self.arrange(*self.controls.values())
         if precompute:
             self.precompute()
-        self.watch(*self.controls.values())
-        self.update()
+        self.start(*self.controls.values(), watch=self.controls.values())
 
     def configs(self):
         """Every configuration the controls can select (and the baseline)."""

@@ -123,13 +123,10 @@ class ScheduleExplorer(FigureWidget):
                                           description="lr_min (\u00d7lr0)", readout_format=".2f",
                                           continuous_update=live, style=style, layout=lay),
         }
-        self._build_figure()
         sl = self.sliders
-        self.arrange(widgets.HBox([widgets.VBox([sl["lr0"], sl["epochs"]]),
-                                   widgets.VBox([sl["drop"], sl["every"]]),
-                                   widgets.VBox([sl["k"], sl["lr_min"]])]))
-        self.watch(*sl.values())
-        self.update()
+        self.start(widgets.HBox([widgets.VBox([sl["lr0"], sl["epochs"]]),
+                                 widgets.VBox([sl["drop"], sl["every"]]),
+                                 widgets.VBox([sl["k"], sl["lr_min"]])]), watch=sl.values())
 
     def _build_figure(self):
         axes, lines, marks = {}, {}, {}
@@ -283,11 +280,8 @@ class TerminalVelocity(FigureWidget):
                                         style=style, layout=lay),
         }
         self.result = None
-        self._build_figure()
         sl = self.sliders
-        self.arrange(widgets.HBox([sl["momentum"], sl["learning_rate"], sl["warmup"]]))
-        self.watch(*sl.values())
-        self.update()
+        self.start(widgets.HBox([sl["momentum"], sl["learning_rate"], sl["warmup"]]), watch=sl.values())
 
     def _build_figure(self):
         ax = self.fig.add_axes([0.065, 0.16, 0.4, 0.72])
@@ -296,18 +290,15 @@ class TerminalVelocity(FigureWidget):
         (terminal,) = ax.plot([], [], "--", color=CLASS_COLORS[3], lw=1.5,
                               label="lr|g| / (1 - \u03bc)  (terminal)")
         (sgd,) = ax.plot([], [], ":", color="0.3", lw=1.5, label="lr|g|  (an SGD step)")
-        ax.set_xlabel("step")
-        ax.set_ylabel("step length")
-        ax.set_title("speed on a tilted plane", fontsize=10)
-        ax.legend(fontsize=8, loc="lower right")
-        ax.grid(alpha=0.3)
         (dist,) = ax_d.plot([], [], "-", color=CLASS_COLORS[0], lw=2, label="momentum")
         (sgd_dist,) = ax_d.plot([], [], "-", color="0.4", lw=2, label="SGD")
-        ax_d.set_xlabel("step")
-        ax_d.set_ylabel("distance travelled")
-        ax_d.set_title("how far each gets", fontsize=10)
-        ax_d.legend(fontsize=8, loc="upper left")
-        ax_d.grid(alpha=0.3)
+        for axes, ylabel, title, corner in ((ax, "step length", "speed on a tilted plane", "lower right"),
+                                            (ax_d, "distance travelled", "how far each gets", "upper left")):
+            axes.set_xlabel("step")
+            axes.set_ylabel(ylabel)
+            axes.set_title(title, fontsize=10)
+            axes.legend(fontsize=8, loc=corner)
+            axes.grid(alpha=0.3)
         self.artists = {"ax": ax, "ax_distance": ax_d, "speed": speed, "terminal": terminal,
                         "sgd": sgd, "distance": dist, "sgd_distance": sgd_dist}
 

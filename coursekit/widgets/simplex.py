@@ -181,7 +181,6 @@ class SimplexExplorer(FigureWidget):
             layout=widgets.Layout(width="300px"))
         reset = widgets.Button(description="clear trail", layout=widgets.Layout(width="110px"))
         reset.on_click(self._clear_trail)
-        self._build_figure()
         controls = widgets.HBox([
             widgets.VBox([self.sliders["z0"], self.sliders["z1"], self.sliders["z2"]]),
             widgets.VBox([self.sliders["temperature"], reset,
@@ -189,9 +188,7 @@ class SimplexExplorer(FigureWidget):
                                        "all z and nothing moves.</small>",
                                        layout=widgets.Layout(width="320px"))]),
         ])
-        self.arrange(controls)
-        self.watch(*self.sliders.values())
-        self._on_change()
+        self.start(controls, watch=self.sliders.values())
 
     # -- figure -------------------------------------------------------------------------
     def _build_figure(self):

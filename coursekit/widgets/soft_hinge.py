@@ -233,13 +233,10 @@ class SoftHingeExplorer(FigureWidget):
                                           readout_format=".1f", continuous_update=live,
                                           style=style, layout=lay),
         }
-        self._build_figure()
-        self.arrange(
-            widgets.HBox([self.sliders["K"], self.sliders["spread"], self.sliders["margin"]]),
-            below=[widgets.HTML(_CAPTION_HTML, layout=widgets.Layout(max_width="900px"))])
-        self.watch(self.sliders["K"], self.sliders["spread"])
         self.watch(self.sliders["margin"], handler=self._on_marker_change)
-        self._on_change()
+        self.start(widgets.HBox([self.sliders["K"], self.sliders["spread"], self.sliders["margin"]]),
+                   below=[widgets.HTML(_CAPTION_HTML, layout=widgets.Layout(max_width="900px"))],
+                   watch=[self.sliders["K"], self.sliders["spread"]])
 
     # -- figure -------------------------------------------------------------------------
     def _build_figure(self):

@@ -119,6 +119,7 @@ class FigureWidget(widgets.VBox):
         self.status = widgets.HTML()
         self.output = widgets.Output()
         self.last_update_ms = float("nan")
+        self._links = []
 
     # -- building ----------------------------------------------------------------------
     def make_figure(self, figsize):
@@ -162,7 +163,7 @@ class FigureWidget(widgets.VBox):
                                              layout=widgets.Layout(width="420px"))
         self.play = widgets.Play(value=start, min=0, max=n_steps, step=1, interval=int(interval),
                                  description="play")
-        widgets.jslink((self.play, "value"), (self.step_slider, "value"))
+        self._links.append(widgets.jslink((self.play, "value"), (self.step_slider, "value")))
         return widgets.HBox([self.play, self.step_slider])
 
     def show_only_status(self, kind, body):
@@ -236,14 +237,25 @@ class FigureWidget(widgets.VBox):
 
     # -- freeing -----------------------------------------------------------------------
     def close(self):
-        """Close this widget, every widget inside it and the canvas; clear the figure."""
-        stack = list(self.children)
+        """Close this widget and every widget it holds; clear the figure.
+
+        "Holds": children, and any widget in a synced trait (layouts, styles, the
+        canvas's toolbar), recursively, plus the links :meth:`make_stepper` made.
+        ``ipywidgets.Widget.close`` alone closes only the widget itself.
+        """
+        seen, stack = set(), [self, *self._links]
         while stack:
-            child = stack.pop()
-            stack.extend(getattr(child, "children", ()))
-            child.close()
-        if self.canvas is not None:
-            self.canvas.close()
+            widget = stack.pop()
+            if id(widget) in seen:
+                continue
+            seen.add(id(widget))
+            for name in widget.keys:
+                value = getattr(widget, name, None)
+                for item in value if isinstance(value, (list, tuple)) else (value,):
+                    if isinstance(item, widgets.Widget):
+                        stack.append(item)
+            if widget is not self:
+                widget.close()
         if self.fig is not None:
             self.fig.clear()
         super().close()

@@ -9,8 +9,6 @@ gradient-check view's re-check (check_model on the XOR/AND network of the notebo
 which runs on a button-free slider release, not per frame).
 """
 
-import argparse
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -23,7 +21,7 @@ from coursekit.widgets.activations import ActivationExplorer, activation_curves 
 from coursekit.widgets.compgraph import CompGraphStepper, graph_trace  # noqa: E402
 from coursekit.widgets.gradcheck_report import GradCheckReportView, gradcheck_bars  # noqa: E402
 
-from common import median_ms, print_rows, reference  # noqa: E402
+from common import median_ms, parse_runs, print_rows, reference  # noqa: E402
 
 
 # the solved reference from solutions/02_backprop stands in for a correct student
@@ -31,9 +29,7 @@ REF = reference("02_backprop")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=50)
-    runs = parser.parse_args().runs
+    runs = parse_runs(__doc__, 50)
     few = max(5, runs // 5)
     rows = []
 

@@ -9,8 +9,6 @@ batch-size explorer, on the digits), and a full Agg render of each figure, which
 is what the kernel does once per frame when the ipympl front-end asks for a redraw.
 """
 
-import argparse
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -24,7 +22,7 @@ from coursekit.widgets.batch_noise import BatchNoiseExplorer  # noqa: E402
 from coursekit.widgets.optimizer_race import OptimizerRace  # noqa: E402
 from coursekit.widgets.schedules import ScheduleExplorer, TerminalVelocity  # noqa: E402
 
-from common import median_ms, print_rows, reference, time_once  # noqa: E402
+from common import median_ms, parse_runs, print_rows, reference, time_once  # noqa: E402
 
 
 # the solved reference from solutions/03_optimizers stands in for a correct student
@@ -32,9 +30,7 @@ REF = reference("03_optimizers")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
-    runs = parser.parse_args().runs
+    runs = parse_runs(__doc__, 30)
     rows = []
     few = max(5, runs // 5)
 

@@ -8,6 +8,7 @@ then on ``sys.path``).
 """
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
@@ -29,6 +30,13 @@ def time_once(fn: Callable[[], T]) -> tuple[float, T]:
 def median_ms(fn: Callable[[int], object], runs: int) -> float:
     """Median wall time of ``fn(i)`` over ``runs`` calls (``i = 0 .. runs - 1``), in milliseconds."""
     return 1e3 * statistics.median(time_once(lambda: fn(i))[0] for i in range(runs))
+
+
+def parse_runs(doc: str, default: int) -> int:
+    """``--runs N`` from the command line (default ``default``); ``doc``'s first line is the help."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=default, help=f"timed calls per row (default {default})")
+    return parser.parse_args().runs
 
 
 def print_rows(rows: Iterable[tuple], header: str, unit: str = "ms") -> None:

@@ -14,8 +14,9 @@ Lifecycle
    :func:`coursekit.plots.interactive_figure`: a plain ``Figure`` pyplot never sees
    (so a notebook never collects open pyplot figures, however many widgets it
    builds), at most :data:`MAX_FIGURE_WIDTH` inches wide so it fits JupyterLab's
-   output area; ``self.live`` says whether the canvas redraws cheaply (ipympl), which
-   is what sliders' ``continuous_update`` follows. The widget draws its artists once.
+   output area. ``self.live`` then says whether the canvas redraws cheaply (ipympl):
+   the widget builds its controls with ``continuous_update=self.live``
+   (``make_stepper`` builds a Play button and a step slider).
 3. ``self.start(*controls, below=..., watch=...)`` finishes: ``_build_figure()``
    draws the artists once; ``arrange`` sets the children (the controls, the canvas,
    anything ``below`` it, then ``status`` and ``output``); ``watch`` observes each
@@ -23,13 +24,17 @@ Lifecycle
    ``watch(control, handler=...)``, a handler of its own) inside ``output``, so in a
    kernel an error shows as a traceback under the widget, and without a kernel
    (tests) it propagates; and the first ``update()`` runs.
-5. ``update()`` reads the controls, recomputes, moves the artists in place, ends
+4. ``update()`` reads the controls, recomputes, moves the artists in place, ends
    with ``self.redraw()`` (``fig.canvas.draw_idle()``) and returns what it computed.
    It is a plain method: tests and benchmarks call it, or set a control's
    ``.value``, with no browser. Decorated with :func:`timed`, it records
    ``last_update_ms``.
-6. ``close()`` closes every widget inside (the canvas's comm too) and clears the
-   figure: what a notebook rebuilding widgets in a loop calls to free them.
+5. ``close()`` closes the widget and every widget it holds (children, layouts,
+   styles, the canvas and its toolbar, links) and clears the figure: what a notebook
+   that rebuilds widgets in a loop calls to free them.
+
+The widget *is* the VBox, so it displays as the last expression of a cell or with
+``display(...)``; nothing else (no ``_ipython_display_``) is needed.
 
 Helpers for the student's code the widgets call: ``say(kind, html)`` writes the status
 box; ``run_student(fn, ...)`` calls a function of the student's and turns

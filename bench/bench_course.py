@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
@@ -35,21 +34,17 @@ sys.path.insert(0, str(ROOT))
 from coursekit.instructor.course import Course  # noqa: E402
 from coursekit.instructor.intake.submissions import build_submission  # noqa: E402
 
+from common import time_once  # noqa: E402
+
 TARGETS = {"01_softmax": 20.0, "02_backprop": 30.0, "03_optimizers": 30.0, "04_training": 60.0, "05_autodiff": 30.0}
 GRADE_TARGET = 10.0
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def execute(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
-    return _timed(client.execute)
+    return time_once(client.execute)[0]
 
 
 def empty_notebook_time(tmp: Path) -> float:
@@ -80,8 +75,8 @@ def grade_one(assignment: str, tmp: Path, how: str, again: bool = False) -> floa
         cmd = [sys.executable, "-m", "coursekit.cli", "grade", assignment, "--student", "student", "--force"]
     run = lambda: subprocess.run(cmd, cwd=course_dir, env=env, check=True,  # noqa: E731
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    first = _timed(run)
-    return _timed(run) if again else first
+    first = time_once(run)[0]
+    return time_once(run)[0] if again else first
 
 
 def main() -> None:

@@ -16,12 +16,13 @@ import argparse
 import json
 import struct
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coursekit.instructor.execute.workers import FrameBuffer  # noqa: E402
+
+from common import time_once  # noqa: E402
 
 
 def old_framing(chunks) -> list[bytes]:
@@ -64,12 +65,8 @@ def measure(mb: float, chunk: int) -> None:
         return [data[i:i + chunk] for i in range(0, len(data), chunk)]
 
     old_chunks, new_chunks = split(old_stream), split(new_stream)
-    t0 = time.perf_counter()
-    new_out = new_framing(new_chunks)
-    t_new = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    old_out = old_framing(old_chunks)
-    t_old = time.perf_counter() - t0
+    t_new, new_out = time_once(lambda: new_framing(new_chunks))
+    t_old, old_out = time_once(lambda: old_framing(old_chunks))
     assert old_out == new_out == [payload]
     print(f"{len(payload) / 1e6:5.0f} MB in {len(new_chunks):5d} reads of {chunk} B: "
           f"old (bytes +=, search per read) {t_old:7.3f} s, new (length prefix, bytearray) {t_new:6.3f} s, "

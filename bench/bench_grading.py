@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +31,8 @@ from coursekit.instructor.course import Course  # noqa: E402
 from coursekit.instructor.store.results import read_results  # noqa: E402
 from coursekit.instructor.intake.submissions import build_submission, solved_sources  # noqa: E402
 from tests.conftest import make_course  # noqa: E402
+
+from common import time_once  # noqa: E402
 
 
 def _env() -> dict:
@@ -69,20 +70,18 @@ def build_course(where: Path, assignment: str, n: int) -> Course:
 
 
 def time_plain(course: Course, assignment: str) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"],
-                          cwd=course.root, env=_env(), capture_output=True, text=True)
-    took = time.perf_counter() - start
+    took, proc = time_once(lambda: subprocess.run(
+        [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"],
+        cwd=course.root, env=_env(), capture_output=True, text=True))
     if proc.returncode != 0:
         print("  (nbgrader reported errors; see its log)", proc.stdout[-500:])
     return took
 
 
 def time_coursekit(course: Course, assignment: str, jobs: int) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "coursekit.cli", "grade", assignment, "--jobs", str(jobs)],
-                          cwd=course.root, env=_env(), capture_output=True, text=True)
-    took = time.perf_counter() - start
+    took, proc = time_once(lambda: subprocess.run(
+        [sys.executable, "-m", "coursekit.cli", "grade", assignment, "--jobs", str(jobs)],
+        cwd=course.root, env=_env(), capture_output=True, text=True))
     if proc.returncode != 0:
         raise SystemExit(f"coursekit grade failed:\n{proc.stdout}\n{proc.stderr}")
     return took

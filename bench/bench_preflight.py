@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,13 +29,13 @@ sys.path.insert(0, str(ROOT))
 from coursekit.instructor.course import Course  # noqa: E402
 from coursekit.instructor.intake.submissions import build_submission  # noqa: E402
 
+from common import time_once  # noqa: E402
+
 
 def _grade(course: Path, *args: str) -> tuple[float, str]:
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "coursekit.cli", "grade", *args], cwd=course, env=env,
-                          text=True, capture_output=True)
-    seconds = time.perf_counter() - start
+    seconds, proc = time_once(lambda: subprocess.run([sys.executable, "-m", "coursekit.cli", "grade", *args],
+                                                     cwd=course, env=env, text=True, capture_output=True))
     if proc.returncode != 0:
         raise SystemExit(f"coursekit grade {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return seconds, proc.stdout

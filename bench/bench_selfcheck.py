@@ -10,10 +10,8 @@ baseline. Nothing is asserted: it is a report.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
@@ -26,14 +24,12 @@ from coursekit.instructor.course import Course  # noqa: E402
 from coursekit.instructor.intake.submissions import build_submission  # noqa: E402
 from coursekit.selfcheck import check_notebook  # noqa: E402
 
+from common import median_ms  # noqa: E402
+
 
 def timed(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median seconds of ``repeat`` calls of ``fn()``."""
+    return median_ms(lambda i: fn(), repeat) / 1e3
 
 
 def main() -> None:

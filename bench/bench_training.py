@@ -19,7 +19,6 @@ default. OpenBLAS reads its setting before NumPy is imported, so it is set here.
 import argparse
 import os
 import sys
-import time
 
 
 def _parse():
@@ -38,8 +37,9 @@ if ARGS.threads:
 import numpy as np  # noqa: E402
 
 from coursekit.data import load_digits_splits  # noqa: E402
-from coursekit.grading.reference import reference_namespace  # noqa: E402
 from coursekit.solver import sgd  # noqa: E402
+
+from common import reference, time_once  # noqa: E402
 
 try:
     import torch
@@ -84,17 +84,25 @@ def numpy_epoch(model, X, y, order):
             model.params[name], _ = sgd(model.params[name], dw, config)
 
 
-def numpy_matmul_epoch(dims, X, order):
-    """The same epoch's matrix products alone: x @ W forward, dout @ W.T and x.T @ dout backward."""
-    Ws = [np.ones((a, b), np.float32) * 0.01 for a, b in zip(dims[:-1], dims[1:])]
+def matmul_epoch(Ws, X, order, rows=lambda idx: idx):
+    """An epoch's matrix products alone: x @ W forward, dout @ W.T and x.T @ dout backward.
+
+    ``Ws`` and ``X`` are NumPy arrays or torch tensors; ``rows(idx)`` turns a batch's
+    indices into what ``X`` is indexed with.
+    """
     for idx in order:
-        xs = [X[idx]]
+        xs = [X[rows(idx)]]
         for W in Ws:
             xs.append(xs[-1] @ W)
         dout = xs[-1]
         for i in range(len(Ws) - 1, -1, -1):
             xs[i].T @ dout
             dout = dout @ Ws[i].T
+
+
+def numpy_matmul_epoch(dims, X, order):
+    """The NumPy epoch's matrix products alone (:func:`matmul_epoch`)."""
+    matmul_epoch([np.full((a, b), 0.01, np.float32) for a, b in zip(dims[:-1], dims[1:])], X, order)
 
 
 # ------------------------------------------------------------------------------ PyTorch
@@ -122,16 +130,10 @@ def torch_epoch(model, optimizer, X, y, order):
 
 
 def torch_matmul_epoch(dims, X, order):
-    Ws = [torch.full((a, b), 0.01) for a, b in zip(dims[:-1], dims[1:])]
+    """The PyTorch epoch's matrix products alone (:func:`matmul_epoch`)."""
     with torch.no_grad():
-        for idx in order:
-            xs = [X[torch.from_numpy(idx)]]
-            for W in Ws:
-                xs.append(xs[-1] @ W)
-            dout = xs[-1]
-            for i in range(len(Ws) - 1, -1, -1):
-                xs[i].T @ dout
-                dout = dout @ Ws[i].T
+        matmul_epoch([torch.full((a, b), 0.01) for a, b in zip(dims[:-1], dims[1:])], X, order,
+                     torch.from_numpy)
 
 
 # ------------------------------------------------------------------------------ timing
@@ -148,14 +150,12 @@ def best_times(fns, repeats):
     best = [float("inf")] * len(fns)
     for _ in range(repeats):
         for k, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            best[k] = min(best[k], time.perf_counter() - start)
+            best[k] = min(best[k], time_once(fn)[0])
     return best
 
 
 def main():
-    ns = reference_namespace("04_training")
+    ns = reference("04_training")
     if torch is not None and ARGS.threads:
         torch.set_num_threads(ARGS.threads)
     print(f"numpy {np.__version__}" + (f", torch {torch.__version__} ({torch.get_num_threads()} threads)"

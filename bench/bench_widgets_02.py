@@ -9,8 +9,6 @@ gradient-check view's re-check (check_model on the XOR/AND network of the notebo
 which runs on a button-free slider release, not per frame).
 """
 
-import argparse
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -23,36 +21,21 @@ from coursekit.widgets.activations import ActivationExplorer, activation_curves 
 from coursekit.widgets.compgraph import CompGraphStepper, graph_trace  # noqa: E402
 from coursekit.widgets.gradcheck_report import GradCheckReportView, gradcheck_bars  # noqa: E402
 
-from common import median_ms, print_rows, reference  # noqa: E402
+from common import median_ms, parse_runs, print_rows, reference  # noqa: E402
 
 
-# stand-ins for a correct student: the reference from solutions/02_backprop
+# the solved reference from solutions/02_backprop stands in for a correct student
 REF = reference("02_backprop")
-add_mul_graph = REF.add_mul_graph
-sigmoid_neuron = REF.sigmoid_neuron
-sigmoid_forward = REF.sigmoid_forward
-sigmoid_backward = REF.sigmoid_backward
-tanh_forward = REF.tanh_forward
-tanh_backward = REF.tanh_backward
-relu_forward = REF.relu_forward
-relu_backward = REF.relu_backward
-elu_forward = REF.elu_forward
-elu_backward = REF.elu_backward
-affine_forward = REF.affine_forward
-affine_backward = REF.affine_backward
-sigmoid_bce_loss = REF.sigmoid_bce_loss
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=50)
-    runs = parser.parse_args().runs
+    runs = parse_runs(__doc__, 50)
     few = max(5, runs // 5)
     rows = []
 
     # -- computational-graph stepper
     rows.append(("graph_trace('sigmoid_neuron')", median_ms(lambda i: graph_trace("sigmoid_neuron"), runs)))
-    cg = CompGraphStepper("sigmoid_neuron", student_fn=sigmoid_neuron)
+    cg = CompGraphStepper("sigmoid_neuron", student_fn=REF.sigmoid_neuron)
     n = cg.step_slider.max + 1
     rows.append(("CompGraphStepper: step slider -> show_step", median_ms(
         lambda i: setattr(cg.step_slider, "value", i % n), runs)))
@@ -64,9 +47,9 @@ def main():
     # -- activation explorer
     grid = np.linspace(-6, 6, 401)
     rows.append(("activation_curves, 401 points", median_ms(
-        lambda i: activation_curves(sigmoid_forward, sigmoid_backward, grid, n_layers=10), runs)))
-    ex = ActivationExplorer({"sigmoid": (sigmoid_forward, sigmoid_backward), "tanh": (tanh_forward, tanh_backward),
-                             "relu": (relu_forward, relu_backward), "elu": (elu_forward, elu_backward)})
+        lambda i: activation_curves(REF.sigmoid_forward, REF.sigmoid_backward, grid, n_layers=10), runs)))
+    ex = ActivationExplorer({name: (getattr(REF, f"{name}_forward"), getattr(REF, f"{name}_backward"))
+                             for name in ("sigmoid", "tanh", "relu", "elu")})
     names = list(ex.activations)
     rows.append(("ActivationExplorer: activation dropdown -> update", median_ms(
         lambda i: setattr(ex.controls["activation"], "value", names[i % len(names)]), runs)))
@@ -84,12 +67,12 @@ def main():
 
     def network(backward):
         return Model(Sequential(
-            Layer(affine_forward, affine_backward, {"W": rng.normal(size=(2, 3)), "b": np.zeros(3)}),
-            Layer(sigmoid_forward, backward, name="sigmoid"),
-            Layer(affine_forward, affine_backward, {"W": rng.normal(size=(3, 2)), "b": np.zeros(2)}),
-        ), sigmoid_bce_loss, reg=1e-3)
+            Layer(REF.affine_forward, REF.affine_backward, {"W": rng.normal(size=(2, 3)), "b": np.zeros(3)}),
+            Layer(REF.sigmoid_forward, backward, name="sigmoid"),
+            Layer(REF.affine_forward, REF.affine_backward, {"W": rng.normal(size=(3, 2)), "b": np.zeros(2)}),
+        ), REF.sigmoid_bce_loss, reg=1e-3)
 
-    good, broken = network(sigmoid_backward), network(lambda dout, s: dout * s)
+    good, broken = network(REF.sigmoid_backward), network(lambda dout, s: dout * s)
     reports = [check_model(good, X, Y), check_model(broken, X, Y)]
     rows.append(("gradcheck_bars", median_ms(lambda i: gradcheck_bars(reports[i % 2]), runs)))
     view = GradCheckReportView({"good": good, "broken": broken}, X, Y)

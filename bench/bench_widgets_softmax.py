@@ -8,8 +8,6 @@ kernel does once per frame when the ipympl front-end asks for a redraw, and the
 static-PNG fallback's update (logic + PNG encoding).
 """
 
-import argparse
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -19,7 +17,7 @@ import numpy as np  # noqa: E402
 from coursekit.widgets.simplex import SimplexExplorer, simplex_state  # noqa: E402
 from coursekit.widgets.soft_hinge import SoftHingeExplorer, soft_hinge_curves  # noqa: E402
 
-from common import median_ms, print_rows, reference  # noqa: E402
+from common import median_ms, parse_runs, print_rows, reference  # noqa: E402
 
 
 REF = reference("01_softmax")
@@ -27,9 +25,7 @@ softmax, softmax_loss = REF.softmax, REF.softmax_loss  # stand-ins for a correct
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=50)
-    runs = parser.parse_args().runs
+    runs = parse_runs(__doc__, 50)
     rows = []
 
     rows.append(("simplex_state", median_ms(

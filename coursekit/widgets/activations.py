@@ -28,14 +28,14 @@ Usage in a notebook::
 from __future__ import annotations
 
 import html
-import traceback
 import warnings
 
 import ipywidgets as widgets
 import numpy as np
 
-from coursekit.plots import CLASS_COLORS, interactive_figure, is_live, refresh
-from coursekit.widgets.soft_hinge import _box  # the status box of the 01 widgets
+from coursekit.plots import CLASS_COLORS
+from coursekit.widgets.base import FigureWidget, timed
+
 __all__ = ["activation_curves", "saturated_intervals", "ActivationExplorer"]
 
 NOT_IMPLEMENTED = "not implemented yet"
@@ -164,7 +164,7 @@ def _normalise(activations):
     return pairs
 
 
-class ActivationExplorer(widgets.VBox):
+class ActivationExplorer(FigureWidget):
     """Widget: an activation, its derivative, its saturated regions, and ``f'(x)**n``.
 
     Parameters
@@ -192,13 +192,13 @@ class ActivationExplorer(widgets.VBox):
 
     def __init__(self, activations, *, x_range=(-6.0, 6.0), n_layers=5, saturation=0.05,
                  points=401, figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         self.activations = _normalise(activations)
         self.saturation = float(saturation)
         self.points = int(points)
         self.state = None
-        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.4), backend=figure_backend)
-        live = is_live(self.canvas)
+        self.make_figure((9.0, 3.4))
+        live = self.live
         style = {"description_width": "5.5em"}
         self.controls = {
             "activation": widgets.Dropdown(options=list(self.activations), description="activation",
@@ -211,14 +211,7 @@ class ActivationExplorer(widgets.VBox):
                                         description="n layers", continuous_update=live,
                                         style=style, layout=widgets.Layout(width="300px")),
         }
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-        self._build_figure()
-        self.children = [widgets.HBox(list(self.controls.values())), self.canvas,
-                         self.status, self.output]
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self._on_change()
+        self.start(widgets.HBox(list(self.controls.values())), watch=self.controls.values())
 
     # -- figure -------------------------------------------------------------------------
     def _build_figure(self):
@@ -254,21 +247,17 @@ class ActivationExplorer(widgets.VBox):
                         "df": df_line, "numeric": num_line, "surviving": surv_line,
                         "best": best_dot, "title": title, "title_layers": title_n, "info": info}
 
-    # -- callbacks ----------------------------------------------------------------------
-    def _on_change(self, change=None):
-        with self.output:  # ipywidgets swallows observer exceptions: show them here
-            self.update()
-
-    def _clear(self, message_html):
+    # -- updates ------------------------------------------------------------------------
+    def _clear(self):
         self.state = None
-        self.status.value = message_html
         for key in ("f", "df", "numeric", "surviving", "best"):
             self.artists[key].set_data([], [])
         self.artists["shade"].set_data(np.zeros((1, 2)))
         self.artists["info"].set_text("")
-        refresh(self.fig)
+        self.redraw()
         return None
 
+    @timed
     def update(self):
         """Recompute for the current controls and move every artist; returns the state."""
         name = self.controls["activation"].value
@@ -282,19 +271,13 @@ class ActivationExplorer(widgets.VBox):
         hyper_text = "".join(f", {k}={v}" for k, v in hyper.items())
         a["title"].set_text(f"{name}{hyper_text}: f, f' and saturated regions (grey)")
         a["title_layers"].set_text(f"gradient through {n} stacked {name} layers: |f'(x)|^{n}")
-        try:
-            s = activation_curves(forward, backward, x, n_layers=n, saturation=self.saturation,
-                                  hyper=hyper)
-        except NotImplementedError:
-            return self._clear(_box("#ff7f0e", "#fff4e6",
-                                    f"<b>Implement <code>{html.escape(name)}_forward</code> and "
-                                    f"<code>{html.escape(name)}_backward</code> first.</b> "
-                                    "Their curves appear here."))
-        except Exception as exc:  # the student's code raised
-            traceback.print_exc()
-            return self._clear(_box("#d62728", "#fdecea",
-                                    f"<b>Your {html.escape(name)} raised "
-                                    f"{type(exc).__name__}:</b> {html.escape(str(exc))}"))
+        s, failure = self.run_student(
+            activation_curves, forward, backward, x, n_layers=n, saturation=self.saturation,
+            hyper=hyper, raised=f"Your {name} raised",
+            todo=(f"<b>Implement <code>{html.escape(name)}_forward</code> and "
+                  f"<code>{html.escape(name)}_backward</code> first.</b> Their curves appear here."))
+        if failure:
+            return self._clear()
         self.state = s
         finite = np.where(np.isfinite(s["f"]), s["f"], np.nan)
         a["f"].set_data(x, finite)
@@ -321,8 +304,7 @@ class ActivationExplorer(widgets.VBox):
         if s["matches"]:
             self.status.value = ""
         else:
-            self.status.value = _box("#d62728", "#fdecea", html.escape(s["verdict"]))
-        if self.output.outputs:
-            self.output.outputs = ()
-        refresh(self.fig)
+            self.say("error", html.escape(s["verdict"]))
+        self.clear_errors()
+        self.redraw()
         return s

@@ -24,14 +24,11 @@ Usage in a notebook::
 from __future__ import annotations
 
 import html
-import traceback
 
-import ipywidgets as widgets
 import numpy as np
 from matplotlib.patches import FancyArrowPatch
 
-from coursekit.plots import interactive_figure, refresh
-from coursekit.widgets.soft_hinge import _box
+from coursekit.widgets.base import FigureWidget, timed
 
 __all__ = ["trace_expression", "step_view", "AutodiffGraphStepper", "MAX_NODES"]
 
@@ -175,7 +172,7 @@ def step_view(trace: dict, step: int) -> dict:
             "caption": caption, "n_steps": n_steps}
 
 
-class AutodiffGraphStepper(widgets.VBox):
+class AutodiffGraphStepper(FigureWidget):
     """Widget: the graph of an expression of the student's engine, stepped forward and backward.
 
     Parameters
@@ -198,31 +195,21 @@ class AutodiffGraphStepper(widgets.VBox):
     """
 
     def __init__(self, build, leaves=(), *, step=0, interval=800, figure_backend="auto"):
-        super().__init__()
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
+        super().__init__(figure_backend=figure_backend)
         try:
             self.trace = trace_expression(build, leaves)
         except Exception as err:  # noqa: BLE001 - the student's engine: say what failed
             self.trace = None
-            self.status.value = _box("#d62728", "#fdecea", html.escape(
+            self.show_only_status("error", html.escape(
                 f"could not build the expression with your Tensor: {type(err).__name__}: {err}"))
-            self.children = [self.status]
             return
         n_steps = step_view(self.trace, 0)["n_steps"]
-        self.step_slider = widgets.IntSlider(value=int(np.clip(step, 0, n_steps)), min=0, max=n_steps,
-                                             description="step", layout=widgets.Layout(width="420px"))
-        self.play = widgets.Play(value=self.step_slider.value, min=0, max=n_steps, step=1,
-                                 interval=int(interval), description="play")
-        widgets.jslink((self.play, "value"), (self.step_slider, "value"))
-        width = min(9.0, 2.0 + 1.5 * (max(self.trace["depth"]) + 1))
+        stepper = self.make_stepper(n_steps, step, interval)
+        width = 2.0 + 1.5 * (max(self.trace["depth"]) + 1)
         height = min(5.0, 1.6 + 0.8 * max(len([d for d in self.trace["depth"] if d == k])
                                               for k in set(self.trace["depth"])))
-        self.fig, self.canvas = interactive_figure(figsize=(width, height), backend=figure_backend)
-        self._build_figure()
-        self.children = [widgets.HBox([self.play, self.step_slider]), self.canvas, self.status, self.output]
-        self.step_slider.observe(self._on_step, names="value")
-        self.show_step(self.step_slider.value)
+        self.make_figure((width, height))
+        self.start(stepper, watch=[self.step_slider])
 
     def _build_figure(self):
         t, ax = self.trace, self.fig.add_axes([0.01, 0.1, 0.98, 0.82])
@@ -248,12 +235,10 @@ class AutodiffGraphStepper(widgets.VBox):
         self.artists = {"ax": ax, "circles": circles, "value_texts": value_texts,
                         "grad_texts": grad_texts, "caption": caption}
 
-    def _on_step(self, change=None):
-        with self.output:
-            try:
-                self.show_step(self.step_slider.value)
-            except Exception:  # noqa: BLE001 - callbacks swallow errors: print them
-                traceback.print_exc()
+    @timed
+    def update(self):
+        """Show the step the slider is at; returns the view."""
+        return self.show_step(self.step_slider.value)
 
     def show_step(self, step):
         """Update the drawing in place for ``step``; returns the view."""
@@ -265,8 +250,6 @@ class AutodiffGraphStepper(widgets.VBox):
             self.artists["value_texts"][i].set_text(_fmt(t["values"][i]) if i in view["values"] else "")
             self.artists["grad_texts"][i].set_text(_fmt(t["grads"][i]) if i in view["grads"] else "")
         self.artists["caption"].set_text(view["caption"])
-        colour = "#d62728" if t.get("error") else "#2ca02c"
-        self.status.value = _box(colour, "#f4f9f4" if colour == "#2ca02c" else "#fdecea",
-                                 html.escape(view["caption"]))
-        refresh(self.fig)
+        self.say("error" if t.get("error") else "ok", html.escape(view["caption"]))
+        self.redraw()
         return view

@@ -34,8 +34,8 @@ import warnings
 import ipywidgets as widgets
 import numpy as np
 
-from coursekit.plots import interactive_figure, is_live, refresh
 from coursekit.solver import Solver, _resolve_rule
+from coursekit.widgets.base import FigureWidget, timed
 
 __all__ = ["VERDICTS", "DEFAULT_LEARNING_RATES", "UPDATE_RATIO_RULE_OF_THUMB", "babysit_run",
            "classify_runs", "BabysittingExplorer"]
@@ -209,7 +209,7 @@ def classify_runs(runs, good_within=0.1):
     return verdicts
 
 
-class BabysittingExplorer(widgets.VBox):
+class BabysittingExplorer(FigureWidget):
     """Widget: a learning-rate slider over precomputed runs, loss curves as on the slides.
 
     Parameters
@@ -241,23 +241,19 @@ class BabysittingExplorer(widgets.VBox):
 
     def __init__(self, make_model, data, update_rule="sgd", *, learning_rates=DEFAULT_LEARNING_RATES,
                  learning_rate=None, num_epochs=8, batch_size=64, seed=0, figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         if not callable(make_model):
             raise TypeError("make_model must be a function that builds a fresh model")
         rates = sorted(float(lr) for lr in learning_rates)
         if len(rates) < 2:
             raise ValueError("give at least two learning rates")
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-        self.last_update_ms = float("nan")
         try:
             self.runs = [babysit_run(make_model, data, update_rule, lr, num_epochs=num_epochs,
                                      batch_size=batch_size, seed=seed) for lr in rates]
         except NotImplementedError:
             self.runs, self.verdicts = [], []
-            self.status.value = ("<b>Implement your update rule first.</b> This widget trains "
-                                 "with it; it still raises NotImplementedError.")
-            self.children = [self.status]
+            self.show_only_status("todo", "<b>Implement your update rule first.</b> This widget "
+                                          "trains with it; it still raises NotImplementedError.")
             return
         self.verdicts = classify_runs(self.runs)
         if learning_rate is None:
@@ -267,15 +263,12 @@ class BabysittingExplorer(widgets.VBox):
         else:
             start = int(np.argmin(np.abs(np.log(rates) - np.log(float(learning_rate)))))
 
-        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.6), backend=figure_backend)
+        self.make_figure((9.0, 3.6))
         self.slider = widgets.SelectionSlider(
             options=[(f"{lr:g}", i) for i, lr in enumerate(rates)], value=start,
-            description="learning rate", continuous_update=is_live(self.canvas),
+            description="learning rate", continuous_update=self.live,
             style={"description_width": "7em"}, layout=widgets.Layout(width="480px"))
-        self._build_figure()
-        self.children = [self.slider, self.canvas, self.status, self.output]
-        self.slider.observe(self._on_change, names="value")
-        self.update()
+        self.start(self.slider, watch=[self.slider])
 
     def _build_figure(self):
         fig = self.fig
@@ -332,13 +325,9 @@ class BabysittingExplorer(widgets.VBox):
         self.artists = {"ax": ax, "ax_lr": ax_lr, "ax_ratio": ax_ratio, "curves": curves, "raw": raw,
                         "marker": marker, "ratio_marker": ratio_marker, "title": title}
 
-    def _on_change(self, change=None):
-        with self.output:
-            self.update()
-
+    @timed
     def update(self):
         """Highlight the selected run; returns its ``(run, verdict)``."""
-        t0 = time.perf_counter()
         i = int(self.slider.value)
         run, verdict = self.runs[i], self.verdicts[i]
         a = self.artists
@@ -365,6 +354,5 @@ class BabysittingExplorer(widgets.VBox):
             f"{run.get('first_val_loss', np.nan):.3g} &rarr; {final:.3g}, accuracy {acc:.3f} after "
             f"{run['val_acc'].size} epochs; update/weight ratio {ratio:.1e} (rule of thumb "
             f"~{UPDATE_RATIO_RULE_OF_THUMB:.0e}).</div>")
-        refresh(self.fig)
-        self.last_update_ms = 1e3 * (time.perf_counter() - t0)
+        self.redraw()
         return run, verdict

@@ -14,13 +14,11 @@ Usage in a notebook::
 from __future__ import annotations
 
 import html
-import traceback
 
 import ipywidgets as widgets
 import numpy as np
 
-from coursekit.plots import interactive_figure, refresh
-from coursekit.widgets.soft_hinge import _box
+from coursekit.widgets.base import FigureWidget, timed
 
 __all__ = ["compare_gradients", "BackwardCompare", "PARAM_NAMES"]
 
@@ -62,19 +60,22 @@ def compare_gradients(MLP, cross_entropy, mlp_by_layers, X, y, dims=(2, 8, 3), s
     return out
 
 
-class BackwardCompare(widgets.VBox):
+class BackwardCompare(FigureWidget):
     """Widget: one parameter's gradient by 02's layers, by the engine, and their difference."""
 
     def __init__(self, MLP, cross_entropy, mlp_by_layers, X, y, *, dims=(2, 8, 3), figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         self.args = (MLP, cross_entropy, mlp_by_layers, X, y)
         self.dims = tuple(dims)
         n_params = 2 * (len(self.dims) - 1)
         self.param = widgets.Dropdown(options=PARAM_NAMES(n_params), value="W1", description="parameter")
         self.seed = widgets.IntSlider(value=0, min=0, max=20, description="network", continuous_update=False)
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-        self.fig, self.canvas = interactive_figure(figsize=(8.5, 3.0), backend=figure_backend)
+        self.result = None
+        self.make_figure((8.5, 3.0))
+        self.watch(self.param, handler=lambda change: self.update(recompute=False))
+        self.start(widgets.HBox([self.param, self.seed]), watch=[self.seed])
+
+    def _build_figure(self):
         self.axes = [self.fig.add_subplot(1, 3, k + 1) for k in range(3)]
         titles = ("02: hand-written backward", "05: your engine", "difference")
         self.images = []
@@ -83,19 +84,8 @@ class BackwardCompare(widgets.VBox):
             ax.set_title(title, fontsize=9)
             ax.set_xticks([]); ax.set_yticks([])
         self.fig.subplots_adjust(left=0.02, right=0.98, bottom=0.05, top=0.85, wspace=0.08)
-        self.children = [widgets.HBox([self.param, self.seed]), self.canvas, self.status, self.output]
-        self.param.observe(self._on_change, names="value")
-        self.seed.observe(self._on_change, names="value")
-        self.result = None
-        self.update()
 
-    def _on_change(self, change=None):
-        with self.output:
-            try:
-                self.update(recompute=change is None or change["owner"] is self.seed)
-            except Exception:  # noqa: BLE001
-                traceback.print_exc()
-
+    @timed
     def update(self, recompute=True):
         """Recompute (new network) if asked, then redraw the chosen parameter; returns the result."""
         if recompute or self.result is None:
@@ -110,12 +100,12 @@ class BackwardCompare(widgets.VBox):
             img.set_clim(-scale, scale)
             img.set_extent((-0.5, data.shape[1] - 0.5, data.shape[0] - 0.5, -0.5))
         if r["error"]:
-            self.status.value = _box("#d62728", "#fdecea", html.escape(f"your engine failed: {r['error']}"))
+            self.say("error", html.escape(f"your engine failed: {r['error']}"))
         else:
             err = r["errors"][k]
             good = err < 1e-7
-            self.status.value = _box("#2ca02c" if good else "#d62728", "#f4f9f4" if good else "#fdecea",
-                                     html.escape(f"{self.param.value}: relative error {err:.1e}; loss "
-                                                 f"{r['loss_engine']:.6f} (engine) vs {r['loss_layers']:.6f} (02 layers)"))
-        refresh(self.fig)
+            self.say("ok" if good else "error",
+                     html.escape(f"{self.param.value}: relative error {err:.1e}; loss "
+                                 f"{r['loss_engine']:.6f} (engine) vs {r['loss_layers']:.6f} (02 layers)"))
+        self.redraw()
         return r

@@ -31,7 +31,8 @@ import warnings
 import ipywidgets as widgets
 import numpy as np
 
-from coursekit.plots import CLASS_COLORS, interactive_figure, is_live, refresh
+from coursekit.plots import CLASS_COLORS
+from coursekit.widgets.base import FigureWidget, timed
 
 __all__ = ["default_batch_sizes", "flat_gradient", "gradient_noise", "train_with_batch_size",
            "BatchNoiseExplorer"]
@@ -146,7 +147,7 @@ def train_with_batch_size(make_model, data, update_rule, minibatches, batch_size
             "seconds_per_epoch": float(np.median(seconds)), "updates_per_epoch": updates}
 
 
-class BatchNoiseExplorer(widgets.VBox):
+class BatchNoiseExplorer(FigureWidget):
     """Widget: pick a batch size; see its gradient noise, its loss per epoch and its cost.
 
     Parameters
@@ -183,7 +184,7 @@ class BatchNoiseExplorer(widgets.VBox):
     def __init__(self, make_model, data, update_rule, minibatches, *, batch_sizes=None,
                  learning_rate=0.1, num_epochs=4, probes=16, batch_size=None, seed=0,
                  figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         for name, fn in (("make_model", make_model), ("update_rule", update_rule),
                          ("minibatches", minibatches)):
             if not callable(fn):
@@ -193,9 +194,6 @@ class BatchNoiseExplorer(widgets.VBox):
         sizes = sorted({1, N, *[int(b) for b in (batch_sizes or default_batch_sizes(N)) if 1 <= b <= N]})
         self.batch_sizes = sizes
         self.learning_rate = float(learning_rate)
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-        self.last_update_ms = float("nan")
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -207,21 +205,17 @@ class BatchNoiseExplorer(widgets.VBox):
                          for B in sizes}
         except NotImplementedError:
             self.noise, self.runs = None, {}
-            self.status.value = ("<b>Implement <code>minibatches</code> and <code>sgd</code> "
-                                 "first.</b> This widget runs them; one still raises "
-                                 "NotImplementedError.")
-            self.children = [self.status]
+            self.show_only_status("todo", "<b>Implement <code>minibatches</code> and <code>sgd</code> "
+                                          "first.</b> This widget runs them; one still raises "
+                                          "NotImplementedError.")
             return
         start = batch_size if batch_size in sizes else min(sizes, key=lambda b: abs(np.log(b / 32)))
-        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.7), backend=figure_backend)
+        self.make_figure((9.0, 3.7))
         self.slider = widgets.SelectionSlider(
             options=[(str(b), b) for b in sizes], value=start, description="batch size B",
-            continuous_update=is_live(self.canvas), style={"description_width": "7em"},
+            continuous_update=self.live, style={"description_width": "7em"},
             layout=widgets.Layout(width="480px"))
-        self._build_figure()
-        self.children = [self.slider, self.canvas, self.status, self.output]
-        self.slider.observe(self._on_change, names="value")
-        self.update()
+        self.start(self.slider, watch=[self.slider])
 
     def _build_figure(self):
         fig, N = self.fig, self.batch_sizes[-1]
@@ -269,13 +263,9 @@ class BatchNoiseExplorer(widgets.VBox):
         self.artists = {"noise_marker": n_mark, "curves": curves, "selected": selected,
                         "time_marker": t_mark, "ax_noise": ax_n, "ax_loss": ax_l, "ax_time": ax_t}
 
-    def _on_change(self, change=None):
-        with self.output:
-            self.update()
-
+    @timed
     def update(self):
         """Highlight the selected batch size everywhere; returns its run."""
-        t0 = time.perf_counter()
         B, N = int(self.slider.value), self.batch_sizes[-1]
         run, a = self.runs[B], self.artists
         loss = np.where(np.isfinite(run["loss"]), run["loss"], np.nan)
@@ -299,6 +289,5 @@ class BatchNoiseExplorer(widgets.VBox):
             f"{1e3 * sgd_run['seconds_per_epoch']:.0f} ms per epoch, loss {sgd_run['loss'][-1]:.3f}; "
             f"batch (B = {N}) {1e3 * full['seconds_per_epoch']:.1f} ms per epoch, "
             f"loss {full['loss'][-1]:.3f}.")
-        refresh(self.fig)
-        self.last_update_ms = 1e3 * (time.perf_counter() - t0)
+        self.redraw()
         return run

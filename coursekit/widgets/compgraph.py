@@ -40,8 +40,8 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.patches import FancyArrowPatch
 
-from coursekit.plots import interactive_figure, refresh
-from coursekit.widgets.soft_hinge import _box  # the status box of the 01 widgets
+from coursekit.widgets.base import FigureWidget, timed
+
 __all__ = ["Gate", "Graph", "GRAPHS", "graph_trace", "stepper_view", "compare_with_student",
            "CompGraphStepper"]
 
@@ -375,10 +375,10 @@ def compare_with_student(trace, student_fn, rtol=1e-6, atol=1e-9):
 
 # --------------------------------------------------------------------------- widget
 
-class CompGraphStepper(widgets.VBox):
+class CompGraphStepper(FigureWidget):
     """Widget: walk a computational graph forward (values) and backward (gradients).
 
-    An ``ipywidgets.VBox``: one text box per input, a Play button linked to a step
+    A :class:`~coursekit.widgets.base.FigureWidget`: one text box per input, a Play button linked to a step
     slider, the graph, a caption, and (with ``student_fn``) a line comparing the
     student's function with the graph.
 
@@ -411,7 +411,7 @@ class CompGraphStepper(widgets.VBox):
 
     def __init__(self, graph="add_mul", student_fn=None, *, inputs=None, step=0,
                  interval=900, figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         self.graph = _graph(graph)
         if student_fn is not None and not callable(student_fn):
             raise TypeError(f"student_fn must be a function, got {type(student_fn).__name__}")
@@ -426,26 +426,11 @@ class CompGraphStepper(widgets.VBox):
                                     step=0.5, style={"description_width": "2.2em"},
                                     layout=widgets.Layout(width="135px"))
             for name in self.graph.inputs}
-        self.step_slider = widgets.IntSlider(value=int(np.clip(step, 0, n_steps)), min=0,
-                                             max=n_steps, description="step",
-                                             style={"description_width": "3em"},
-                                             layout=widgets.Layout(width="420px"))
-        self.play = widgets.Play(value=self.step_slider.value, min=0, max=n_steps, step=1,
-                                 interval=int(interval), description="play")
-        widgets.jslink((self.play, "value"), (self.step_slider, "value"))
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-        size = (9.0, 4.0) if self.graph.key == "sigmoid_neuron" else (7.5, 3.4)
-        self.fig, self.canvas = interactive_figure(figsize=size, backend=figure_backend)
-        self._build_figure()
-        self.children = [
-            widgets.HBox(list(self.input_boxes.values())),
-            widgets.HBox([self.play, self.step_slider]),
-            self.canvas, self.status, self.output]
-        for box in self.input_boxes.values():
-            box.observe(self._on_inputs, names="value")
-        self.step_slider.observe(self._on_step, names="value")
-        self._on_inputs()
+        stepper = self.make_stepper(n_steps, step, interval)
+        self.make_figure((9.0, 4.0) if self.graph.key == "sigmoid_neuron" else (7.5, 3.4))
+        self.watch(self.step_slider, handler=lambda change: self.show_step(self.step_slider.value))
+        self.start(widgets.HBox(list(self.input_boxes.values())), stepper,
+                   watch=self.input_boxes.values())
 
     # -- figure ---------------------------------------------------------------------------
     def _build_figure(self):
@@ -504,22 +489,18 @@ class CompGraphStepper(widgets.VBox):
         self.artists = {"ax": ax, "circles": circles, "value_texts": value_texts,
                         "grad_texts": grad_texts, "how_texts": how_texts, "caption": caption}
 
-    # -- callbacks ------------------------------------------------------------------------
-    def _on_inputs(self, change=None):
-        with self.output:  # ipywidgets swallows observer exceptions: show them here
-            self.set_inputs({n: box.value for n, box in self.input_boxes.items()})
-
-    def _on_step(self, change=None):
-        with self.output:
-            self.show_step(self.step_slider.value)
-
     # -- updates --------------------------------------------------------------------------
+    @timed
+    def update(self):
+        """Re-evaluate the graph with the input boxes' values; returns the view."""
+        return self.set_inputs({n: box.value for n, box in self.input_boxes.items()})
+
     def set_inputs(self, inputs):
         """Re-evaluate the graph with new inputs, keep the step; returns the view."""
         try:
             self.trace = graph_trace(self.graph, inputs)
         except ValueError as exc:
-            self.status.value = _box("#d62728", "#fdecea", html.escape(str(exc)))
+            self.say("error", html.escape(str(exc)))
             return self.view
         self.check = None
         if self.student_fn is not None:
@@ -537,12 +518,12 @@ class CompGraphStepper(widgets.VBox):
         if c is None:
             self.status.value = ""
         elif c["matches"] is None:
-            self.status.value = _box("#ff7f0e", "#fff4e6", html.escape(c["verdict"]) +
-                                     ": once it works, it is compared with the graph here.")
+            self.say("todo", html.escape(c["verdict"]) +
+                     ": once it works, it is compared with the graph here.")
         elif c["matches"]:
-            self.status.value = _box("#2ca02c", "#eaf7ea", html.escape(c["verdict"]))
+            self.say("ok", html.escape(c["verdict"]))
         else:
-            self.status.value = _box("#d62728", "#fdecea", html.escape(c["verdict"]))
+            self.say("error", html.escape(c["verdict"]))
 
     def show_step(self, step):
         """Show the graph as it stands after ``step`` steps; returns :func:`stepper_view`."""
@@ -560,7 +541,7 @@ class CompGraphStepper(widgets.VBox):
             circle.set_markerfacecolor(face)
         a["caption"].set_text(view["caption"])
         self.view = view
-        refresh(self.fig)
+        self.redraw()
         return view
 
     def step_forward(self):

@@ -23,14 +23,13 @@ Usage in a notebook::
 from __future__ import annotations
 
 import html
-import traceback
 
 import ipywidgets as widgets
 import numpy as np
 
 from coursekit.gradcheck import GradCheckReport, check_model
-from coursekit.plots import interactive_figure, refresh
-from coursekit.widgets.soft_hinge import _box  # the status box of the 01 widgets
+from coursekit.widgets.base import FigureWidget, timed
+
 __all__ = ["gradcheck_bars", "GradCheckReportView"]
 
 PASS_COLOR = "#2ca02c"
@@ -87,7 +86,7 @@ def gradcheck_bars(report):
             "first_failure": first, "summary": summary}
 
 
-class GradCheckReportView(widgets.VBox):
+class GradCheckReportView(FigureWidget):
     """Widget: per-parameter relative errors of a gradient check, as bars on a log scale.
 
     Parameters
@@ -118,7 +117,7 @@ class GradCheckReportView(widgets.VBox):
 
     def __init__(self, sources, X=None, y=None, *, threshold=1e-7, h=1e-5, num_checks=None,
                  figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         if not isinstance(sources, dict):
             sources = {"your network": sources}
         if not sources:
@@ -138,8 +137,7 @@ class GradCheckReportView(widgets.VBox):
         self.names = ([r.name for r in first] if isinstance(first, GradCheckReport)
                       else list(first.params))
 
-        self.fig, self.canvas = interactive_figure(figsize=(min(9.0, max(4.5, 1.1 * len(self.names) + 2.5)),
-                                                            3.4), backend=figure_backend)
+        self.make_figure((max(4.5, 1.1 * len(self.names) + 2.5), 3.4))
         style = {"description_width": "4em"}
         self.controls = {
             "source": widgets.Dropdown(options=list(self.sources), description="check",
@@ -151,14 +149,7 @@ class GradCheckReportView(widgets.VBox):
         }
         if len(self.sources) == 1:
             self.controls["source"].layout.display = "none"
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-        self._build_figure()
-        self.children = [widgets.HBox(list(self.controls.values())), self.canvas, self.status,
-                         self.output]
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self._on_change()
+        self.start(widgets.HBox(list(self.controls.values())), watch=self.controls.values())
 
     # -- figure -------------------------------------------------------------------------
     def _build_figure(self):
@@ -179,11 +170,7 @@ class GradCheckReportView(widgets.VBox):
         self.artists = {"ax": ax, "bars": list(bars), "labels": labels, "threshold": threshold,
                         "threshold_text": threshold_text, "title": title}
 
-    # -- callbacks ----------------------------------------------------------------------
-    def _on_change(self, change=None):
-        with self.output:  # ipywidgets swallows observer exceptions: show them here
-            self.update()
-
+    # -- updates ------------------------------------------------------------------------
     def run_check(self):
         """Check the selected source at the current ``h``; returns its report."""
         src = self.sources[self.controls["source"].value]
@@ -192,25 +179,17 @@ class GradCheckReportView(widgets.VBox):
         return check_model(src, self.X, self.y, num_checks=self.num_checks,
                            threshold=self.threshold, h=self.controls["h"].value)
 
+    @timed
     def update(self):
         """Run the check for the current controls and redraw the bars; returns the state."""
         name = self.controls["source"].value
-        try:
-            report = self.run_check()
-        except NotImplementedError:
+        report, failure = self.run_student(
+            self.run_check, raised="The check raised",
+            todo=("<b>A function this network uses is not implemented yet.</b> "
+                  "Implement the layers first; the bars appear here."))
+        if failure:
             self.report = self.state = None
-            self.status.value = _box("#ff7f0e", "#fff4e6",
-                                     "<b>A function this network uses is not implemented yet.</b> "
-                                     "Implement the layers first; the bars appear here.")
-            refresh(self.fig)
-            return None
-        except Exception as exc:  # the student's code raised
-            traceback.print_exc()
-            self.report = self.state = None
-            self.status.value = _box("#d62728", "#fdecea",
-                                     f"<b>The check raised {type(exc).__name__}:</b> "
-                                     f"{html.escape(str(exc))}")
-            refresh(self.fig)
+            self.redraw()
             return None
         return self.show(report, title=name)
 
@@ -232,11 +211,8 @@ class GradCheckReportView(widgets.VBox):
         h = getattr(report, "h", None)
         a["title"].set_text(f"gradient check: {title or report.title}" +
                             (f"  (h = {h:.0e})" if h else ""))
-        colour, background = ((PASS_COLOR, "#eaf7ea") if s["all_passed"]
-                              else (FAIL_COLOR, "#fdecea"))
-        self.status.value = _box(colour, background, html.escape(s["summary"]))
-        if self.output.outputs:
-            self.output.outputs = ()
+        self.say("ok" if s["all_passed"] else "error", html.escape(s["summary"]))
+        self.clear_errors()
         self.report, self.state = report, s
-        refresh(self.fig)
+        self.redraw()
         return s

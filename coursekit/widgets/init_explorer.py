@@ -38,12 +38,12 @@ coursekit ships no layers and no initializers: the forward/backward pairs and th
 from __future__ import annotations
 
 import html
-import traceback
 
 import ipywidgets as widgets
 import numpy as np
 
-from coursekit.plots import CLASS_COLORS, interactive_figure, is_live, refresh
+from coursekit.plots import CLASS_COLORS
+from coursekit.widgets.base import FigureWidget, timed
 
 __all__ = ["INIT_CHOICES", "MAX_DEPTH", "GOOD_RATIO", "init_statistics", "InitExplorer"]
 
@@ -206,12 +206,7 @@ def init_statistics(depth, activation, init, *, affine, activations, inits=None,
 # --------------------------------------------------------------------------- widget
 
 
-def _box(colour, background, body):
-    return (f"<div style='padding:6px 10px;border-left:4px solid {colour};"
-            f"background:{background}'>{body}</div>")
-
-
-class InitExplorer(widgets.VBox):
+class InitExplorer(FigureWidget):
     """Widget: per-layer activation histograms and gradient norms for a chosen initialization.
 
     Parameters
@@ -245,12 +240,12 @@ class InitExplorer(widgets.VBox):
     def __init__(self, *, affine, activations, inits=None, init="weight scale", weight_scale=0.01,
                  activation=None, depth=MAX_DEPTH, width=256, batch=500, learning_rate=0.1,
                  figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         self.affine, self.activations, self.inits = affine, dict(activations), dict(inits or {})
         self.width, self.batch, self.learning_rate = width, batch, learning_rate
         self.state = None
-        self.fig, self.canvas = interactive_figure(figsize=(9.0, 5.2), backend=figure_backend)
-        live = is_live(self.canvas)
+        self.make_figure((9.0, 5.2))
+        live = self.live
         style = {"description_width": "6em"}
         self.controls = {
             "init": widgets.Dropdown(options=list(INIT_CHOICES), value=init, description="init",
@@ -264,17 +259,9 @@ class InitExplorer(widgets.VBox):
             "depth": widgets.IntSlider(value=int(depth), min=2, max=MAX_DEPTH, description="depth",
                                        continuous_update=live, style=style),
         }
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-        self._build_figure()
-        self.children = [
-            widgets.HBox([self.controls["init"], self.controls["scale"]]),
-            widgets.HBox([self.controls["activation"], self.controls["depth"]]),
-            self.canvas, self.status, self.output,
-        ]
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self.update()
+        self.start(widgets.HBox([self.controls["init"], self.controls["scale"]]),
+                   widgets.HBox([self.controls["activation"], self.controls["depth"]]),
+                   watch=self.controls.values())
 
     def _build_figure(self):
         fig = self.fig
@@ -309,33 +296,22 @@ class InitExplorer(widgets.VBox):
                         "ax_ratio": lower["ratio"][0], "ratio": lower["ratio"][1], "ratio_band": band,
                         "suptitle": suptitle}
 
-    def _on_change(self, change=None):
-        with self.output:  # ipywidgets swallows observer exceptions: show them here
-            self.update()
-
+    @timed
     def update(self):
         """Recompute for the current controls and move every artist; returns the state (or None)."""
         c = self.controls
         init, activation, depth = c["init"].value, c["activation"].value, c["depth"].value
         c["scale"].disabled = init != "weight scale"
-        try:
-            s = init_statistics(depth, activation, init, affine=self.affine, activations=self.activations,
-                                inits=self.inits, weight_scale=c["scale"].value, width=self.width,
-                                batch=self.batch, learning_rate=self.learning_rate)
-        except NotImplementedError:
-            self.state = None
-            self.status.value = _box("#ff7f0e", "#fff4e6",
-                                     f"<b>Implement the function for {html.escape(init)} initialization "
-                                     "first</b> (and the layers it uses); the plots will then appear.")
-            return None
-        except Exception as exc:  # the student's code raised: say so, keep the traceback visible
-            self.state = None
-            self.status.value = _box("#d62728", "#fdecea",
-                                     f"<b>{type(exc).__name__}:</b> {html.escape(str(exc))} (traceback below)")
-            traceback.print_exc()
-            return None
+        s, failure = self.run_student(
+            init_statistics, depth, activation, init, affine=self.affine, activations=self.activations,
+            inits=self.inits, weight_scale=c["scale"].value, width=self.width, batch=self.batch,
+            learning_rate=self.learning_rate, raised="Your code raised",
+            todo=(f"<b>Implement the function for {html.escape(init)} initialization first</b> "
+                  "(and the layers it uses); the plots will then appear."))
         self.state = s
-        self.output.outputs = ()
+        if failure:
+            return None
+        self.clear_errors()
         a = self.artists
         for k, (ax, step, title) in enumerate(zip(a["hist_axes"], a["hists"], a["hist_titles"])):
             ax.set_visible(k < depth)
@@ -366,7 +342,6 @@ class InitExplorer(widgets.VBox):
         a["suptitle"].set_text(f"{depth} layers of {self.width} {activation} units, init: {init}{scale} "
                                f"(ratio for lr {self.learning_rate:g}; shaded: 1e-4 to 1e-2)")
         healthy = s["verdict"].startswith("healthy")
-        self.status.value = _box("#2ca02c" if healthy else "#d62728", "#eaf7ea" if healthy else "#fdecea",
-                                 html.escape(s["verdict"]))
-        refresh(self.fig)
+        self.say("ok" if healthy else "error", html.escape(s["verdict"]))
+        self.redraw()
         return s

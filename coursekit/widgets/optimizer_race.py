@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import copy
 import html
-import time
 import warnings
 
 import ipywidgets as widgets
 import numpy as np
 
-from coursekit.plots import CLASS_COLORS, interactive_figure, is_live, refresh
+from coursekit.plots import CLASS_COLORS
 from coursekit.surfaces import SURFACES, get_surface
+from coursekit.widgets.base import FigureWidget, timed
 
 __all__ = ["RULE_NAMES", "DEFAULT_SETTINGS", "race_config", "run_race", "RacePath",
            "OptimizerRace"]
@@ -196,7 +196,7 @@ def _legend_text(name, status, gap, steps):
     return f"{label}: f - f* = {gap:.1e} after {steps}"
 
 
-class OptimizerRace(widgets.VBox):
+class OptimizerRace(FigureWidget):
     """Widget: the update rules race on a 2-D surface; paths over contours, loss beside.
 
     Parameters
@@ -226,7 +226,7 @@ class OptimizerRace(widgets.VBox):
 
     def __init__(self, rules, surface="ravine", *, steps=DEFAULT_SETTINGS["steps"],
                  figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         if not isinstance(rules, dict) or not rules:
             raise TypeError("rules must be a dict such as {'sgd': sgd, 'adam': adam}")
         self.rules = {}
@@ -238,10 +238,9 @@ class OptimizerRace(widgets.VBox):
         self._paths = {}       # (surface, rule, values it reads) -> RacePath
         self._contours = {}    # surface name -> contour set
         self.results = {}
-        self.last_update_ms = float("nan")
 
-        self.fig, self.canvas = interactive_figure(figsize=(9.0, 4.0), backend=figure_backend)
-        live = is_live(self.canvas)
+        self.make_figure((9.0, 4.0))
+        live = self.live
         style, lay = {"description_width": "7.5em"}, widgets.Layout(width="320px")
 
         def log_slider(desc, value, lo, hi):
@@ -268,20 +267,14 @@ class OptimizerRace(widgets.VBox):
                                        continuous_update=live, style=style, layout=lay),
         }
         self.note = widgets.HTML()
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-        self._build_figure()
         c = self.controls
-        self.children = [
+        self.watch(c["surface"], handler=self._on_surface)
+        self.start(
             widgets.HBox([widgets.VBox([c["surface"], c["lr_sgd"], c["lr_adaptive"], c["steps"]]),
                           widgets.VBox([c["momentum"], c["decay_rate"], c["beta1"], c["beta2"]])]),
-            self.canvas, self.note, self.status, self.output,
-        ]
-        c["surface"].observe(self._on_surface, names="value")
-        for key in ("lr_sgd", "lr_adaptive", "momentum", "decay_rate", "beta1", "beta2", "steps"):
-            c[key].observe(self._on_change, names="value")
-        self._show_surface(self.surface)
-        self.update()
+            below=[self.note],
+            watch=[c[key] for key in ("lr_sgd", "lr_adaptive", "momentum", "decay_rate", "beta1",
+                                      "beta2", "steps")])
 
     # -- figure ------------------------------------------------------------------------
     def _build_figure(self):
@@ -308,6 +301,7 @@ class OptimizerRace(widgets.VBox):
         self.artists = {"ax": ax, "ax_loss": ax_loss, "paths": lines, "ends": ends,
                         "curves": curves, "start": start, "minimum": minimum, "title": title,
                         "legend": legend}
+        self._show_surface(self.surface)
 
     def _show_surface(self, surface):
         """Contours of ``surface`` (drawn once per surface, then only shown or hidden)."""
@@ -328,19 +322,14 @@ class OptimizerRace(widgets.VBox):
 
     # -- callbacks ----------------------------------------------------------------------
     def _on_surface(self, change):
-        with self.output:
-            s = get_surface(change["new"])
-            self.surface = s
-            for key in ("lr_sgd", "lr_adaptive"):  # each surface has its own scale
-                self.controls[key].unobserve(self._on_change, names="value")
-                self.controls[key].value = s.lr["sgd" if key == "lr_sgd" else "adaptive"]
-                self.controls[key].observe(self._on_change, names="value")
-            self._show_surface(s)
-            self.update()
-
-    def _on_change(self, change=None):
-        with self.output:
-            self.update()
+        s = get_surface(change["new"])
+        self.surface = s
+        for key in ("lr_sgd", "lr_adaptive"):  # each surface has its own scale
+            self.controls[key].unobserve(self._on_change, names="value")
+            self.controls[key].value = s.lr["sgd" if key == "lr_sgd" else "adaptive"]
+            self.controls[key].observe(self._on_change, names="value")
+        self._show_surface(s)
+        self.update()
 
     # -- the update ---------------------------------------------------------------------
     def settings(self):
@@ -366,9 +355,9 @@ class OptimizerRace(widgets.VBox):
         self.results = results
         return results
 
+    @timed
     def update(self):
         """Recompute (cached) paths and move every artist; returns :attr:`results`."""
-        t0 = time.perf_counter()
         results = self.compute()
         a, steps = self.artists, int(self.controls["steps"].value)
         texts = a["legend"].get_texts()
@@ -404,6 +393,5 @@ class OptimizerRace(widgets.VBox):
         if problems:
             parts.append("; ".join(problems))
         self.status.value = "<small>" + " ".join(parts) + "</small>" if parts else ""
-        refresh(self.fig)
-        self.last_update_ms = 1e3 * (time.perf_counter() - t0)
+        self.redraw()
         return results

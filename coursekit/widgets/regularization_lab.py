@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import html
 import itertools
-import traceback
 
 import ipywidgets as widgets
 import numpy as np
 
-from coursekit.plots import CLASS_COLORS, interactive_figure, refresh
+from coursekit.plots import CLASS_COLORS
+from coursekit.widgets.base import FigureWidget, timed
 from coursekit.solver import Solver, sgd
 
 __all__ = ["KEEP_CHOICES", "REG_CHOICES", "train_curves", "RegularizationLab"]
@@ -100,11 +100,6 @@ def train_curves(model_class, data, *, batchnorm=False, keep=1.0, reg=0.0, hidde
 # --------------------------------------------------------------------------- widget
 
 
-def _box(colour, background, body):
-    return (f"<div style='padding:6px 10px;border-left:4px solid {colour};"
-            f"background:{background}'>{body}</div>")
-
-
 def describe(config):
     """``(batchnorm, keep, reg)`` -> ``"batch norm, dropout keep 0.5, L2 0.01"``."""
     batchnorm, keep, reg = config
@@ -113,7 +108,7 @@ def describe(config):
     return ", ".join(parts) or "no regularization"
 
 
-class RegularizationLab(widgets.VBox):
+class RegularizationLab(FigureWidget):
     """Widget: the plain network's curves (left) beside a regularized one's (right), gaps shaded.
 
     Parameters
@@ -147,11 +142,11 @@ class RegularizationLab(widgets.VBox):
 
     def __init__(self, model_class, data, *, keep_choices=KEEP_CHOICES, reg_choices=REG_CHOICES,
                  precompute=True, figure_backend="auto", **train_kwargs):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         self.model_class, self.data, self.train_kwargs = model_class, data, train_kwargs
         self.keep_choices, self.reg_choices = tuple(keep_choices), tuple(reg_choices)
         self.cache, self.state = {}, None
-        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.6), backend=figure_backend)
+        self.make_figure((9.0, 3.6))
         style = {"description_width": "7em"}
         self.controls = {
             "batchnorm": widgets.Checkbox(value=False, description="batch norm", style=style),
@@ -162,16 +157,9 @@ class RegularizationLab(widgets.VBox):
                                          value=self.reg_choices[0],
                                          description="L2 reg", style={**style, "button_width": "4em"}),
         }
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-        self._build_figure()
-        self.children = [self.controls["batchnorm"], self.controls["keep"], self.controls["reg"],
-                         self.canvas, self.status, self.output]
         if precompute:
             self.precompute()
-        for control in self.controls.values():
-            control.observe(self._on_change, names="value")
-        self.update()
+        self.start(*self.controls.values(), watch=self.controls.values())
 
     def configs(self):
         """Every configuration the controls can select (and the baseline)."""
@@ -212,10 +200,6 @@ class RegularizationLab(widgets.VBox):
         axes[0].set_ylabel("accuracy")
         self.artists = {"panels": panels}
 
-    def _on_change(self, change=None):
-        with self.output:
-            self.update()
-
     def _draw(self, panel, result, name, low):
         epochs = np.arange(1, len(result["train"]) + 1)
         panel["train"].set_data(epochs, result["train"])
@@ -226,24 +210,19 @@ class RegularizationLab(widgets.VBox):
         panel["title"].set_text(f"{name}\ntrain {result['final_train']:.3f}, val {result['final_val']:.3f}, "
                                 f"gap {result['gap']:.3f}")
 
+    @timed
     def update(self):
         """Show the baseline and the chosen configuration (training them if needed); returns the state."""
         c = self.controls
         config = (bool(c["batchnorm"].value), float(c["keep"].value), float(c["reg"].value))
-        try:
-            baseline, chosen = self.curves(self.BASELINE), self.curves(config)
-        except NotImplementedError:
+        pair, failure = self.run_student(
+            lambda: (self.curves(self.BASELINE), self.curves(config)), raised="Your network raised",
+            todo="<b>Implement FullyConnectedNet first</b> (and the batch norm and dropout layers it uses).")
+        if failure:
             self.state = None
-            self.status.value = _box("#ff7f0e", "#fff4e6", "<b>Implement FullyConnectedNet first</b> "
-                                     "(and the batch norm and dropout layers it uses).")
             return None
-        except Exception as exc:
-            self.state = None
-            self.status.value = _box("#d62728", "#fdecea",
-                                     f"<b>{type(exc).__name__}:</b> {html.escape(str(exc))} (traceback below)")
-            traceback.print_exc()
-            return None
-        self.output.outputs = ()
+        baseline, chosen = pair
+        self.clear_errors()
         self.state = {"baseline": baseline, "chosen": chosen, "config": config}
         panels = self.artists["panels"]
         low = min(np.min(r[k], initial=1.0) for r in (baseline, chosen) for k in ("train", "val"))
@@ -257,6 +236,6 @@ class RegularizationLab(widgets.VBox):
                 f"Validation accuracy {baseline['final_val']:.3f} &rarr; {chosen['final_val']:.3f}.")
         if chosen["stopped"]:
             text += f" <b>Training stopped early:</b> {html.escape(chosen['stopped'])}"
-        self.status.value = _box("#1f77b4", "#eef5fb", text)
-        refresh(self.fig)
+        self.say("info", text)
+        self.redraw()
         return self.state

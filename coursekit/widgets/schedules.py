@@ -20,13 +20,13 @@ functions (tests call them without a browser).
 from __future__ import annotations
 
 import html
-import time
 import warnings
 
 import ipywidgets as widgets
 import numpy as np
 
-from coursekit.plots import CLASS_COLORS, interactive_figure, is_live, refresh
+from coursekit.plots import CLASS_COLORS
+from coursekit.widgets.base import FigureWidget, timed
 
 __all__ = ["SCHEDULE_DEFAULTS", "schedule_curves", "ScheduleExplorer", "warmup_momentum",
            "tilted_plane", "TerminalVelocity"]
@@ -79,7 +79,7 @@ def schedule_curves(step_decay, exponential_decay, cosine_decay, settings=None):
     return out
 
 
-class ScheduleExplorer(widgets.VBox):
+class ScheduleExplorer(FigureWidget):
     """Widget: your three schedules side by side, one panel each, with their sliders.
 
     Parameters
@@ -98,10 +98,10 @@ class ScheduleExplorer(widgets.VBox):
 
     def __init__(self, step_decay=None, exponential_decay=None, cosine_decay=None, *,
                  figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         self.fns = dict(zip(_NAMES, (step_decay, exponential_decay, cosine_decay)))
-        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.3), backend=figure_backend)
-        live = is_live(self.canvas)
+        self.make_figure((9.0, 3.3))
+        live = self.live
         style, lay = {"description_width": "5em"}, widgets.Layout(width="300px")
         d = SCHEDULE_DEFAULTS
         self.sliders = {
@@ -123,19 +123,10 @@ class ScheduleExplorer(widgets.VBox):
                                           description="lr_min (\u00d7lr0)", readout_format=".2f",
                                           continuous_update=live, style=style, layout=lay),
         }
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-        self.last_update_ms = float("nan")
-        self._build_figure()
         sl = self.sliders
-        self.children = [
-            widgets.HBox([widgets.VBox([sl["lr0"], sl["epochs"]]),
-                          widgets.VBox([sl["drop"], sl["every"]]),
-                          widgets.VBox([sl["k"], sl["lr_min"]])]),
-            self.canvas, self.status, self.output]
-        for slider in sl.values():
-            slider.observe(self._on_change, names="value")
-        self.update()
+        self.start(widgets.HBox([widgets.VBox([sl["lr0"], sl["epochs"]]),
+                                 widgets.VBox([sl["drop"], sl["every"]]),
+                                 widgets.VBox([sl["k"], sl["lr_min"]])]), watch=sl.values())
 
     def _build_figure(self):
         axes, lines, marks = {}, {}, {}
@@ -158,13 +149,9 @@ class ScheduleExplorer(widgets.VBox):
         s["lr_min"] = s["lr_min"] * s["lr0"]
         return s
 
-    def _on_change(self, change=None):
-        with self.output:
-            self.update()
-
+    @timed
     def update(self):
         """Re-evaluate your schedules and redraw the three curves; returns the curves."""
-        t0 = time.perf_counter()
         s = self.settings()
         self.curves = curves = schedule_curves(*self.fns.values(), settings=s)
         epochs, problems = curves["epochs"], []
@@ -191,8 +178,7 @@ class ScheduleExplorer(widgets.VBox):
                 elif rates == "not implemented yet":
                     problems.append(f"<b>{name}</b> is not implemented yet")
         self.status.value = "<small>" + "; ".join(problems) + "</small>" if problems else ""
-        refresh(self.fig)
-        self.last_update_ms = 1e3 * (time.perf_counter() - t0)
+        self.redraw()
         return curves
 
 
@@ -253,7 +239,7 @@ def tilted_plane(sgd_momentum, *, learning_rate=0.1, momentum=0.9, slope=1.0, st
             "distance": np.cumsum(speed), "sgd_distance": sgd_step * np.arange(1, len(speed) + 1)}
 
 
-class TerminalVelocity(widgets.VBox):
+class TerminalVelocity(FigureWidget):
     """Widget: your ``sgd_momentum`` on a tilted plane reaches ``1 / (1 - mu)`` times the SGD step.
 
     Parameters
@@ -275,12 +261,12 @@ class TerminalVelocity(widgets.VBox):
 
     def __init__(self, sgd_momentum, *, learning_rate=0.1, momentum=0.9, steps=60,
                  figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         if not callable(sgd_momentum):
             raise TypeError("TerminalVelocity needs your sgd_momentum function")
         self.rule, self.steps = sgd_momentum, int(steps)
-        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.4), backend=figure_backend)
-        live = is_live(self.canvas)
+        self.make_figure((9.0, 3.4))
+        live = self.live
         style, lay = {"description_width": "7em"}, widgets.Layout(width="320px")
         self.sliders = {
             "momentum": widgets.FloatSlider(value=momentum, min=0.0, max=0.98, step=0.01,
@@ -293,17 +279,9 @@ class TerminalVelocity(widgets.VBox):
                                         description="warm-up steps", continuous_update=live,
                                         style=style, layout=lay),
         }
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
         self.result = None
-        self.last_update_ms = float("nan")
-        self._build_figure()
         sl = self.sliders
-        self.children = [widgets.HBox([sl["momentum"], sl["learning_rate"], sl["warmup"]]),
-                         self.canvas, self.status, self.output]
-        for slider in sl.values():
-            slider.observe(self._on_change, names="value")
-        self.update()
+        self.start(widgets.HBox([sl["momentum"], sl["learning_rate"], sl["warmup"]]), watch=sl.values())
 
     def _build_figure(self):
         ax = self.fig.add_axes([0.065, 0.16, 0.4, 0.72])
@@ -312,43 +290,33 @@ class TerminalVelocity(widgets.VBox):
         (terminal,) = ax.plot([], [], "--", color=CLASS_COLORS[3], lw=1.5,
                               label="lr|g| / (1 - \u03bc)  (terminal)")
         (sgd,) = ax.plot([], [], ":", color="0.3", lw=1.5, label="lr|g|  (an SGD step)")
-        ax.set_xlabel("step")
-        ax.set_ylabel("step length")
-        ax.set_title("speed on a tilted plane", fontsize=10)
-        ax.legend(fontsize=8, loc="lower right")
-        ax.grid(alpha=0.3)
         (dist,) = ax_d.plot([], [], "-", color=CLASS_COLORS[0], lw=2, label="momentum")
         (sgd_dist,) = ax_d.plot([], [], "-", color="0.4", lw=2, label="SGD")
-        ax_d.set_xlabel("step")
-        ax_d.set_ylabel("distance travelled")
-        ax_d.set_title("how far each gets", fontsize=10)
-        ax_d.legend(fontsize=8, loc="upper left")
-        ax_d.grid(alpha=0.3)
+        for axes, ylabel, title, corner in ((ax, "step length", "speed on a tilted plane", "lower right"),
+                                            (ax_d, "distance travelled", "how far each gets", "upper left")):
+            axes.set_xlabel("step")
+            axes.set_ylabel(ylabel)
+            axes.set_title(title, fontsize=10)
+            axes.legend(fontsize=8, loc=corner)
+            axes.grid(alpha=0.3)
         self.artists = {"ax": ax, "ax_distance": ax_d, "speed": speed, "terminal": terminal,
                         "sgd": sgd, "distance": dist, "sgd_distance": sgd_dist}
 
-    def _on_change(self, change=None):
-        with self.output:
-            self.update()
-
+    @timed
     def update(self):
         """Roll the ball again with the current sliders; returns :func:`tilted_plane`'s result."""
-        t0 = time.perf_counter()
         s = {k: sl.value for k, sl in self.sliders.items()}
         a = self.artists
-        try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                r = tilted_plane(self.rule, learning_rate=s["learning_rate"], momentum=s["momentum"],
-                                 steps=self.steps, warmup_steps=s["warmup"])
-        except NotImplementedError:
-            self.status.value = ("<b>Implement <code>sgd_momentum</code> first.</b> This widget "
-                                 "rolls your rule down the plane.")
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r, failure = self.run_student(
+                tilted_plane, self.rule, learning_rate=s["learning_rate"], momentum=s["momentum"],
+                steps=self.steps, warmup_steps=s["warmup"], raised="Your sgd_momentum raised",
+                todo="<b>Implement <code>sgd_momentum</code> first.</b> This widget rolls your rule "
+                     "down the plane.")
+        if failure:
             return None
-        except Exception as err:
-            self.status.value = (f"<b>Your sgd_momentum raised {type(err).__name__}:</b> "
-                                 f"{html.escape(str(err))}")
-            return None
+        self.clear_errors()
         self.result = r
         t = np.arange(1, self.steps + 1)
         a["speed"].set_data(t, r["speed"])
@@ -367,6 +335,5 @@ class TerminalVelocity(widgets.VBox):
         self.status.value = html.escape(
             f"After {self.steps} steps your step is {r['speed'][-1]:.4g}, {ratio:.2f} times the SGD "
             f"step; 1/(1 - \u03bc) = {1 / (1 - s['momentum']):.2f}.{warm}")
-        refresh(self.fig)
-        self.last_update_ms = 1e3 * (time.perf_counter() - t0)
+        self.redraw()
         return r

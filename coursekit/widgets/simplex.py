@@ -19,14 +19,14 @@ Usage in a notebook::
 
 from __future__ import annotations
 
-import traceback
+import html
 from collections import deque
 
 import ipywidgets as widgets
 import numpy as np
 
-from coursekit.plots import (CLASS_COLORS, draw_simplex, interactive_figure, is_live, refresh,
-                             simplex_xy)
+from coursekit.plots import CLASS_COLORS, draw_simplex, simplex_xy
+from coursekit.widgets.base import FigureWidget, timed
 
 __all__ = ["simplex_state", "SimplexExplorer", "SoftmaxOutputError"]
 
@@ -109,25 +109,17 @@ def simplex_state(logits, temperature, softmax):
             "logits": z, "temperature": T, "caption": caption}
 
 
-_NOT_IMPLEMENTED_HTML = (
-    "<div style='padding:6px 10px;border-left:4px solid #ff7f0e;background:#fff4e6'>"
+_NOT_IMPLEMENTED = (
     "<b>Implement <code>softmax</code> first.</b> This widget calls <i>your</i> "
     "<code>softmax(z)</code>; it still raises <code>NotImplementedError</code>. Fill in "
-    "its cell, run it, then run this cell again.</div>")
+    "its cell, run it, then run this cell again.")
 
 
-def _error_html(title, message):
-    import html
-
-    return ("<div style='padding:6px 10px;border-left:4px solid #d62728;background:#fdecea'>"
-            f"<b>{html.escape(title)}</b> {html.escape(str(message))}</div>")
-
-
-class SimplexExplorer(widgets.VBox):
+class SimplexExplorer(FigureWidget):
     """Widget: three logit sliders and a temperature move ``p = softmax(z / T)`` on the simplex.
 
-    It *is* an ``ipywidgets.VBox`` (sliders, figure, status line, error output),
-    so it displays as the last expression of a cell or with ``display(...)``.
+    A :class:`~coursekit.widgets.base.FigureWidget` (sliders, figure, status line, error
+    output), so it displays as the last expression of a cell or with ``display(...)``.
 
     Parameters
     ----------
@@ -161,7 +153,7 @@ class SimplexExplorer(widgets.VBox):
     def __init__(self, softmax, logits=(2.0, 1.0, 0.1), temperature=1.0, *,
                  class_names=("class 0", "class 1", "class 2"), trail=40,
                  figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         if not callable(softmax):
             raise TypeError(f"SimplexExplorer needs your softmax function, got "
                             f"{type(softmax).__name__}")
@@ -173,8 +165,8 @@ class SimplexExplorer(widgets.VBox):
         self.state = None
         self._trail = deque(maxlen=int(trail))
 
-        self.fig, self.canvas = interactive_figure(figsize=(8.6, 3.9), backend=figure_backend)
-        live = is_live(self.canvas)  # ipympl: redraw while dragging; PNG fallback: on release
+        self.make_figure((8.6, 3.9))
+        live = self.live  # ipympl: redraw while dragging; PNG fallback: on release
         style = {"description_width": "3.5em"}
         self.sliders = {
             f"z{c}": widgets.FloatSlider(
@@ -189,10 +181,6 @@ class SimplexExplorer(widgets.VBox):
             layout=widgets.Layout(width="300px"))
         reset = widgets.Button(description="clear trail", layout=widgets.Layout(width="110px"))
         reset.on_click(self._clear_trail)
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-
-        self._build_figure()
         controls = widgets.HBox([
             widgets.VBox([self.sliders["z0"], self.sliders["z1"], self.sliders["z2"]]),
             widgets.VBox([self.sliders["temperature"], reset,
@@ -200,10 +188,7 @@ class SimplexExplorer(widgets.VBox):
                                        "all z and nothing moves.</small>",
                                        layout=widgets.Layout(width="320px"))]),
         ])
-        self.children = [controls, self.canvas, self.status, self.output]
-        for slider in self.sliders.values():
-            slider.observe(self._on_change, names="value")
-        self._on_change()
+        self.start(controls, watch=self.sliders.values())
 
     # -- figure -------------------------------------------------------------------------
     def _build_figure(self):
@@ -236,21 +221,15 @@ class SimplexExplorer(widgets.VBox):
         if self.state is not None:
             self._trail.append(self.state["xy"])
         self._draw_trail()
-        refresh(self.fig)
+        self.redraw()
 
     def _draw_trail(self):
         pts = np.array(self._trail).reshape(-1, 2)
         self.artists["trail"].set_data(pts[:, 0], pts[:, 1])
 
     # -- updates --------------------------------------------------------------------------
-    def _on_change(self, change=None):
-        # ipywidgets swallows exceptions raised in observers: show them in `output`.
-        with self.output:
-            self.update()
-
-    def _show_problem(self, html, caption):
+    def _show_problem(self, caption):
         self.state = None
-        self.status.value = html
         self.artists["point"].set_visible(False)
         for bar, label in zip(self.artists["bars"], self.artists["bar_labels"]):
             bar.set_height(0.0)
@@ -258,32 +237,31 @@ class SimplexExplorer(widgets.VBox):
         for patch in self.artists["regions"]:
             patch.set_alpha(0.22)
         self.artists["caption"].set_text(caption)
-        refresh(self.fig)
+        self.redraw()
 
+    @timed
     def update(self):
         """Recompute from the sliders and move the artists; returns the new state (or None)."""
         z = [self.sliders[f"z{c}"].value for c in range(3)]
         T = self.sliders["temperature"].value
         try:
-            state = simplex_state(z, T, self.softmax)
-        except NotImplementedError:
-            self._show_problem(_NOT_IMPLEMENTED_HTML, "implement softmax first")
-            return None
+            state, failure = self.run_student(simplex_state, z, T, self.softmax,
+                                               todo=_NOT_IMPLEMENTED, raised="Your softmax raised",
+                                               passes=SoftmaxOutputError)
         except SoftmaxOutputError as exc:
-            self._show_problem(_error_html("Your softmax returned something unexpected:", exc),
-                               "softmax output is not a probability vector")
-            return None
-        except Exception as exc:  # the student's code raised: say so, keep the traceback
-            self._show_problem(_error_html(f"Your softmax raised {type(exc).__name__}:", exc),
-                               "softmax raised an error (traceback below)")
-            traceback.print_exc()
+            self.say("error", f"<b>Your softmax returned something unexpected:</b> "
+                              f"{html.escape(str(exc))}")
+            failure = "output"
+        if failure is not None:
+            self._show_problem({"todo": "implement softmax first",
+                                "output": "softmax output is not a probability vector",
+                                "error": "softmax raised an error (traceback below)"}[failure])
             return None
 
         self.state = state
         if self.status.value:
             self.status.value = ""
-        if self.output.outputs:
-            self.output.outputs = ()
+        self.clear_errors()
         a = self.artists
         x, y = state["xy"]
         a["point"].set_data([x], [y])
@@ -298,5 +276,5 @@ class SimplexExplorer(widgets.VBox):
         for c, patch in enumerate(a["regions"]):
             patch.set_alpha(0.45 if c == state["region"] else 0.15)
         a["caption"].set_text(state["caption"])
-        refresh(self.fig)
+        self.redraw()
         return state

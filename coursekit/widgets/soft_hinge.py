@@ -27,7 +27,8 @@ import warnings
 import ipywidgets as widgets
 import numpy as np
 
-from coursekit.plots import CLASS_COLORS, interactive_figure, is_live, refresh
+from coursekit.plots import CLASS_COLORS
+from coursekit.widgets.base import FigureWidget, timed
 
 __all__ = ["competitor_logits", "soft_hinge_curves", "SoftHingeExplorer"]
 
@@ -161,11 +162,6 @@ def soft_hinge_curves(margins, num_classes=5, spread=0.0, loss_fn=None, *, rtol=
 # --------------------------------------------------------------------------- widget
 
 
-def _box(colour, background, body):
-    return (f"<div style='padding:6px 10px;border-left:4px solid {colour};"
-            f"background:{background}'>{body}</div>")
-
-
 _CAPTION_HTML = (
     "<small><b>A soft hinge in the logits, not in p.</b> Left: the cross-entropy of the "
     "correct class against its logit margin <i>m</i> is <i>softplus(log S &minus; m)</i>: far "
@@ -176,10 +172,11 @@ _CAPTION_HTML = (
     "logits only shift the curve by log S.</small>")
 
 
-class SoftHingeExplorer(widgets.VBox):
+class SoftHingeExplorer(FigureWidget):
     """Widget: cross-entropy against the logit margin, beside the hinge and 0-1 losses.
 
-    An ``ipywidgets.VBox`` (sliders, figure, caption, status, error output).
+    A :class:`~coursekit.widgets.base.FigureWidget` (sliders, figure, caption, status,
+    error output).
 
     Parameters
     ----------
@@ -212,7 +209,7 @@ class SoftHingeExplorer(widgets.VBox):
 
     def __init__(self, loss_fn=None, num_classes=5, *, spread=0.0, margin=1.0,
                  margin_range=(-6.0, 6.0), figure_backend="auto"):
-        super().__init__()
+        super().__init__(figure_backend=figure_backend)
         if loss_fn is not None and not callable(loss_fn):
             raise TypeError(f"loss_fn must be your softmax_loss function, got "
                             f"{type(loss_fn).__name__}")
@@ -221,8 +218,8 @@ class SoftHingeExplorer(widgets.VBox):
         self.state = None
         self._student_ok = False
 
-        self.fig, self.canvas = interactive_figure(figsize=(9.0, 3.7), backend=figure_backend)
-        live = is_live(self.canvas)
+        self.make_figure((9.0, 3.7))
+        live = self.live
         style = {"description_width": "4em"}
         lay = widgets.Layout(width="300px")
         self.sliders = {
@@ -236,20 +233,10 @@ class SoftHingeExplorer(widgets.VBox):
                                           readout_format=".1f", continuous_update=live,
                                           style=style, layout=lay),
         }
-        self.status = widgets.HTML()
-        self.output = widgets.Output()
-        self._build_figure()
-        self.children = [
-            widgets.HBox([self.sliders["K"], self.sliders["spread"], self.sliders["margin"]]),
-            self.canvas,
-            widgets.HTML(_CAPTION_HTML, layout=widgets.Layout(max_width="900px")),
-            self.status,
-            self.output,
-        ]
-        self.sliders["K"].observe(self._on_curves_change, names="value")
-        self.sliders["spread"].observe(self._on_curves_change, names="value")
-        self.sliders["margin"].observe(self._on_marker_change, names="value")
-        self._on_curves_change()
+        self.watch(self.sliders["margin"], handler=self._on_marker_change)
+        self.start(widgets.HBox([self.sliders["K"], self.sliders["spread"], self.sliders["margin"]]),
+                   below=[widgets.HTML(_CAPTION_HTML, layout=widgets.Layout(max_width="900px"))],
+                   watch=[self.sliders["K"], self.sliders["spread"]])
 
     # -- figure -------------------------------------------------------------------------
     def _build_figure(self):
@@ -298,17 +285,12 @@ class SoftHingeExplorer(widgets.VBox):
             if label.get_text().startswith("your softmax_loss"):
                 label.set_text(text)
 
-    # -- callbacks ----------------------------------------------------------------------
-    def _on_curves_change(self, change=None):
-        with self.output:  # ipywidgets swallows observer exceptions: show them here
-            self.update()
-
     def _on_marker_change(self, change=None):
-        with self.output:
-            self.update_marker()
-            refresh(self.fig)
+        self.update_marker()
+        self.redraw()
 
     # -- updates --------------------------------------------------------------------------
+    @timed
     def update(self):
         """Recompute the curves for the current K and spread, move every artist; returns state."""
         K = self.sliders["K"].value
@@ -351,34 +333,31 @@ class SoftHingeExplorer(widgets.VBox):
 
         if problem is not None:
             self._legend_student_text("your softmax_loss: raised an error")
-            self.status.value = _box("#d62728", "#fdecea", problem)
+            self.say("error", problem)
         elif self.loss_fn is None:
             self._legend_student_text("your softmax_loss: pass loss_fn=softmax_loss")
             self.status.value = ""
         elif curves["verdict"] == NOT_IMPLEMENTED:
             self._legend_student_text("your softmax_loss: not implemented yet")
-            self.status.value = _box("#ff7f0e", "#fff4e6",
-                                     "<b>Implement <code>softmax_loss</code> first.</b> Its "
-                                     "curve will appear dashed over the analytic one.")
+            self.say("todo", "<b>Implement <code>softmax_loss</code> first.</b> Its curve will "
+                             "appear dashed over the analytic one.")
         elif curves["matches"] and probe is not None and not probe["matches"]:
             self._legend_student_text("your softmax_loss")
-            self.status.value = _box(
-                "#ff7f0e", "#fff4e6",
+            self.say(
+                "todo",
                 "<b>Your softmax_loss matches the analytic curve here, but not at extreme "
                 f"margins:</b> {html.escape(probe['verdict'])}")
         elif curves["matches"]:
             self._legend_student_text("your softmax_loss")
-            self.status.value = _box("#2ca02c", "#eaf7ea",
-                                     f"<b>{html.escape(MATCHES)}</b> (max difference "
-                                     f"{curves['max_diff']:.1e}, also stable at margins "
-                                     "+-1000).")
+            self.say("ok", f"<b>{html.escape(MATCHES)}</b> (max difference "
+                           f"{curves['max_diff']:.1e}, also stable at margins +-1000).")
         else:
             self._legend_student_text("your softmax_loss (differs!)")
-            self.status.value = _box("#d62728", "#fdecea", html.escape(curves["verdict"]))
-        if problem is None and self.output.outputs:
-            self.output.outputs = ()
+            self.say("error", html.escape(curves["verdict"]))
+        if problem is None:
+            self.clear_errors()
         self.update_marker()
-        refresh(self.fig)
+        self.redraw()
         return self.state
 
     def update_marker(self):

@@ -8,6 +8,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One BLAS thread, as in the grading kernel: two test workers on two cores do not oversubscribe,
+# and CPU-time budgets (04's train_model) count one thread's work, not another thread's spinning.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 def pytest_configure(config):

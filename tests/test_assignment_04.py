@@ -360,7 +360,12 @@ def test_there_are_at_least_fifteen_mutants_covering_every_unit():
                 "normalize_in_place", "dropout_mask_float64", "dropout_scales_input_in_place",
                 "batchnorm_momentum_zero_becomes_default", "batchnorm_upcasts_to_float64", "batchnorm_without_eps",
                 "fcn_upcasts_input", "random_search_draws_by_name", "random_search_keeps_last_best",
-                "diagnosis_gap_swapped"}
+                "diagnosis_gap_swapped",
+                # normalize, init, batch norm: float32 kept, extreme inputs, every shape, 0 and fresh state
+                "normalize_upcasts_to_float64", "normalize_constant_only_when_std_is_exactly_zero",
+                "normalize_variance_from_moments", "normalize_eps_in_denominator",
+                "normalize_small_std_treated_as_constant", "init_rescaled_to_exact_std", "init_centred_per_output",
+                "batchnorm_eps_zero_becomes_default", "batchnorm_test_mode_needs_running_statistics"}
     assert required <= {m.name for m in MUTANTS}
 
 

@@ -154,6 +154,11 @@ def test_normalize_reference(ref, digits):
     assert np.allclose(Xt.std(axis=0)[std > 0], 1)
     assert np.allclose(Xv, (X_val - X_train.mean(0)) / np.where(std > 0, std, 1))
     assert ref.normalize(X_train)[0].shape == X_train.shape and len(ref.normalize(X_train)) == 1
+    # a constant feature whose np.std is a rounding error, not 0, is still only centred; float32 stays float32
+    X = np.array([[0.1, 1.0], [0.1, 2.0], [0.1, 4.0]])
+    assert X.std(axis=0)[0] > 0
+    assert np.allclose(ref.normalize(X)[0][:, 0], 0, atol=1e-12)
+    assert all(r.dtype == np.float32 for r in ref.normalize(X.astype(np.float32), X[:1].astype(np.float32)))
 
 
 def test_init_reference_statistics(ref):

@@ -154,6 +154,11 @@ def test_normalize_reference(ref, digits):
     assert np.allclose(Xt.std(axis=0)[std > 0], 1)
     assert np.allclose(Xv, (X_val - X_train.mean(0)) / np.where(std > 0, std, 1))
     assert ref.normalize(X_train)[0].shape == X_train.shape and len(ref.normalize(X_train)) == 1
+    # a constant feature whose np.std is a rounding error, not 0, is still only centred; float32 stays float32
+    X = np.array([[0.1, 1.0], [0.1, 2.0], [0.1, 4.0]])
+    assert X.std(axis=0)[0] > 0
+    assert np.allclose(ref.normalize(X)[0][:, 0], 0, atol=1e-12)
+    assert all(r.dtype == np.float32 for r in ref.normalize(X.astype(np.float32), X[:1].astype(np.float32)))
 
 
 def test_init_reference_statistics(ref):
@@ -360,7 +365,12 @@ def test_there_are_at_least_fifteen_mutants_covering_every_unit():
                 "normalize_in_place", "dropout_mask_float64", "dropout_scales_input_in_place",
                 "batchnorm_momentum_zero_becomes_default", "batchnorm_upcasts_to_float64", "batchnorm_without_eps",
                 "fcn_upcasts_input", "random_search_draws_by_name", "random_search_keeps_last_best",
-                "diagnosis_gap_swapped"}
+                "diagnosis_gap_swapped",
+                # normalize, init, batch norm: float32 kept, extreme inputs, every shape, 0 and fresh state
+                "normalize_upcasts_to_float64", "normalize_constant_only_when_std_is_exactly_zero",
+                "normalize_variance_from_moments", "normalize_eps_in_denominator",
+                "normalize_small_std_treated_as_constant", "init_rescaled_to_exact_std", "init_centred_per_output",
+                "batchnorm_eps_zero_becomes_default", "batchnorm_test_mode_needs_running_statistics"}
     assert required <= {m.name for m in MUTANTS}
 
 

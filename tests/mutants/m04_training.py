@@ -261,6 +261,58 @@ def normalize(X_train, *X_other):
     Mutant("fcn_upcasts_input", "FullyConnectedNet", _edit(
         "FullyConnectedNet", ("X = X.astype(self.dtype, copy=False)", "X = np.asarray(X, dtype=np.float64)")),
         r"float32"),
+    # conventions of normalize, init and batch norm: float32 kept, extreme inputs, every shape, 0 and fresh state
+    Mutant("normalize_upcasts_to_float64", "normalize", _edit(
+        "normalize", ("mean = X_train.mean(axis=0)", "mean = X_train.mean(axis=0, dtype=np.float64)")),
+        r"float32"),
+    Mutant("normalize_constant_only_when_std_is_exactly_zero", "normalize", '''
+def normalize(X_train, *X_other):
+    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+    std[std == 0] = 1.0  # misses a constant feature whose std is a rounding error (1e-17)
+    return tuple((X - mean) / std for X in (X_train, *X_other))
+''', r"rounding error.*np\.ptp"),
+    Mutant("normalize_variance_from_moments", "normalize", _edit(
+        "normalize", ("std = X_train.std(axis=0)", "std = np.sqrt((X_train ** 2).mean(axis=0) - mean ** 2)")),
+        r"warning|constant feature must come out as 0|X_train"),
+    Mutant("normalize_eps_in_denominator", "normalize", '''
+def normalize(X_train, *X_other):
+    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0) + 1e-8  # "never divide by a tiny number"
+    return tuple((X - mean) / std for X in (X_train, *X_other))
+''', r"not by std \+ eps"),
+    Mutant("normalize_small_std_treated_as_constant", "normalize", _edit(
+        "normalize", ("constant = (np.ptp(X_train, axis=0) == 0) | (std == 0)", "constant = std < 1e-3")),
+        r"exactly, however small"),
+    Mutant("init_rescaled_to_exact_std", "init", '''
+def _rescaled(fan_in, fan_out, std, rng):
+    W = rng.normal(0.0, 1.0, size=(fan_in, fan_out))
+    return W / W.std() * std  # "exactly the right std": 0 / 0 for a (1, 1) matrix
+
+
+def xavier_init(fan_in, fan_out, rng):
+    return _rescaled(fan_in, fan_out, np.sqrt(2.0 / (fan_in + fan_out)), rng)
+
+
+def he_init(fan_in, fan_out, rng):
+    return _rescaled(fan_in, fan_out, np.sqrt(2.0 / fan_in), rng)
+''', r"\(1, 1.*(warning|divide)"),
+    Mutant("init_centred_per_output", "init", '''
+def xavier_init(fan_in, fan_out, rng):
+    W = rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=(fan_in, fan_out))
+    return W - W.mean(axis=0)  # zero mean per output unit: all zeros when fan_in is 1
+
+
+def he_init(fan_in, fan_out, rng):
+    W = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))
+    return W - W.mean(axis=0)
+''', r"standard deviation 0[^,]*, but it should be|don't centre or rescale"),
+    Mutant("batchnorm_eps_zero_becomes_default", "batchnorm", _edit(
+        "batchnorm", ('eps = bn_param.get("eps", 1e-5)', 'eps = bn_param.get("eps") or 1e-5')),
+        r"eps'\] = 0 \(exactly 0 means no eps"),
+    Mutant("batchnorm_test_mode_needs_running_statistics", "batchnorm", _edit(
+        "batchnorm", ("x_hat = (x - running_mean) / np.sqrt(running_var + eps)",
+                      'x_hat = (x - bn_param["running_mean"]) / np.sqrt(bn_param["running_var"] + eps)')),
+        r"fresh bn_param = \{'mode': 'test'\}.*defaults"),
     # ------------------------------------------------------------------ random_search
     Mutant("random_search_draws_by_name", "random_search", '''
 def random_search(objective, space, num_trials, rng):

@@ -242,6 +242,10 @@ def test_kit_is_the_student_facing_part_only(tmp_path):
                        "instructor/pipeline.py", "instructor/store/gradebook.py", "instructor/course.py"):
         assert instructor not in shipped, instructor
     assert "data/digits.npz" in shipped and "widgets/simplex.py" in shipped
+    # every data file the package's loaders read (04's diagnosis curves too) goes with it
+    package_data = {p.relative_to(ROOT / "coursekit").as_posix() for p in (ROOT / "coursekit" / "data").iterdir()
+                    if p.is_file()}
+    assert package_data <= shipped, package_data - shipped
     # the instructor's command is not declared in the tree's pyproject (its module is not there)
     text = (tree / "pyproject.toml").read_text()
     assert "[project.scripts]" not in text and "coursekit.cli" not in text

@@ -63,7 +63,7 @@ FORBIDDEN_NAMES = ("solutions", "source", "submitted", "autograded", "feedback",
 #: ``grading/<STUDENT_GRADING_MODULES>.py``. Not ``cli.py`` (the instructor's command), not
 #: data the grader holds back.
 KIT_FILES = ("__init__.py", "augment.py", "data.py", "gradcheck.py", "layers.py", "plots.py",
-             "selfcheck.py", "solver.py", "surfaces.py", "data/digits.npz")
+             "selfcheck.py", "solver.py", "surfaces.py", "data/digits.npz", "data/diagnosis_curves.npz")
 KIT_PACKAGES = ("widgets",)
 #: The helpers of ``coursekit.grading`` that notebooks' test cells import (``from
 #: coursekit.grading import run_unit, expect_close, ...``): listed, so that a module added

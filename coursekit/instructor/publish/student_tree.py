@@ -43,7 +43,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from coursekit.instructor.course import Course
+from coursekit.instructor.course import Course, MissingInput
 from coursekit.instructor.markers import Markers
 
 __all__ = ["StudentTree", "write_student_tree", "leaks", "binder_url", "kit_source",
@@ -113,7 +113,7 @@ def kit_source(course: Course) -> Path:
         if ((folder / "pyproject.toml").is_file() and (folder / "coursekit" / "__init__.py").is_file()
                 and (folder / "binder" / "requirements.txt").is_file()):
             return folder
-    raise FileNotFoundError(
+    raise MissingInput(
         "cannot find the coursekit source (pyproject.toml, coursekit/, binder/) at the course "
         f"root {course.root} or beside the imported package: write the student tree from the "
         "kit's repository or from an editable install (pip install -e .)")
@@ -382,7 +382,7 @@ def _copy_kit(kit: Path, into: Path) -> None:
     for rel in wanted:
         source = src.joinpath(*rel.parts)
         if not source.is_file() or source.is_symlink():
-            raise FileNotFoundError(f"the student tree needs coursekit/{rel}, which is missing "
+            raise MissingInput(f"the student tree needs coursekit/{rel}, which is missing "
                                     f"from {src}")
         target = into / "coursekit" / Path(*rel.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -434,7 +434,7 @@ def write_student_tree(course: Course, dest: str | Path, assignments: list[str] 
             release = course.release / assignment
             sources = sorted(p for p in release.glob("*.ipynb") if not p.is_symlink())
             if not sources:
-                raise FileNotFoundError(f"no release notebook in {release}: run "
+                raise MissingInput(f"no release notebook in {release}: run "
                                         f"`coursekit release {assignment}` first")
             out = staged / "assignments" / assignment
             for nb in sources:

@@ -341,7 +341,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade N submissions at a time (default 1; up to the number of cores)")
     p.add_argument("--force", action="store_true",
                    help="regrade submissions already graded (default: skip those unchanged since)")
-    p.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)  # the default now
     p.add_argument("--seed", type=int, default=None,
                    help="seed for the hidden tests' inputs (default: $COURSEKIT_SEED, else fresh per submission)")
     p.add_argument("--isolation", choices=["auto", "namespaces", "bwrap", "none"], default="auto",

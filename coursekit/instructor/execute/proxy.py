@@ -53,7 +53,6 @@ timeout.
 """
 from __future__ import annotations
 
-import builtins
 import collections.abc
 import contextlib
 import keyword
@@ -66,8 +65,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from coursekit.instructor.execute.wire import (Budget, Decoder, Encoder, FrameReader, OverBudget, WireError, global_state, rng_snapshot,
-                   set_global_state, set_rng_state, state_token, states_equal, write_frame)
+from coursekit.instructor.execute.wire import (Budget, Decoder, Encoder, FrameReader, OverBudget, WireError, builtin_type,
+                                               describe_error, global_state, rng_snapshot, same_array,
+                                               set_global_state, set_rng_state, state_token, states_equal,
+                                               write_frame)
 
 __all__ = ["GradingInterrupted", "TestTimeout", "KernelDied", "KernelLost", "RemoteError",
            "KernelConnection", "Remote", "SyncedArray", "is_proxy", "TRUSTED_MODULES"]
@@ -119,24 +120,11 @@ def _safe_name(name: Any, default: str) -> str:
     return name if name.isidentifier() and not keyword.iskeyword(name) else default
 
 
-def _numpy_exceptions() -> dict:
-    found = {"LinAlgError": np.linalg.LinAlgError}
-    ex = getattr(np, "exceptions", None)
-    for name in ("AxisError", "ComplexWarning", "VisibleDeprecationWarning", "RankWarning"):
-        if ex is not None and hasattr(ex, name):
-            found[name] = getattr(ex, name)
-    return found
-
-
 def remote_exception(err: dict) -> BaseException:
     """A judge-side exception standing for one raised in the kernel."""
     ename = str(err.get("ename", "Exception"))[:_MAX_NAME]
     evalue = str(err.get("evalue", ""))[:20000]
-    base = getattr(builtins, ename, None)
-    if not (isinstance(base, type) and issubclass(base, Exception)):
-        base = _numpy_exceptions().get(ename)
-        if not (isinstance(base, type) and issubclass(base, Exception)):
-            base = Exception
+    base = builtin_type(ename, Exception) or Exception
     name = _safe_name(ename, "StudentError")
     if len(_EXC_CACHE) >= _MAX_CACHED_TYPES and (ename, base) not in _EXC_CACHE:
         ename = name = "StudentError"        # a flood of made-up names: one generic stand-in
@@ -171,11 +159,8 @@ def _warning_filename(name: Any) -> str:
 
 def _warning_category(name: str) -> type:
     name = name[:_MAX_NAME]
-    cat = getattr(builtins, name, None)
-    if isinstance(cat, type) and issubclass(cat, Warning):
-        return cat
-    cat = _numpy_exceptions().get(name)
-    if isinstance(cat, type) and issubclass(cat, Warning):
+    cat = builtin_type(name, Warning)
+    if cat is not None:
         return cat
     if name not in _WARNING_CACHE:
         if len(_WARNING_CACHE) >= _MAX_CACHED_TYPES:
@@ -477,7 +462,7 @@ class KernelConnection:
         except GradingInterrupted:
             raise
         except BaseException as err:  # noqa: BLE001 - reported to the kernel
-            self._send({"re": mid, "error": {"ename": type(err).__name__, "evalue": str(err)[:2000]}}, [])
+            self._send({"re": mid, "error": describe_error(err, with_traceback=False, limit=2000)}, [])
         finally:
             if before is not None:
                 self._bound_refs |= set(self.judge_refs) - before
@@ -655,8 +640,6 @@ class KernelConnection:
                     raise WireError("bad change")
                 orig.clear()
                 orig.update(zip(keys, vals))
-            elif kind == "rng":
-                set_rng_state(orig, dec.decode(content.get("state")))
             else:
                 raise WireError(f"bad change {kind!r}")
 
@@ -708,7 +691,7 @@ class KernelConnection:
             if arr is None:
                 continue
             plain = arr.view(np.ndarray)
-            if plain.shape == snap.shape and np.array_equal(plain, snap, equal_nan=plain.dtype.kind in "fc"):
+            if same_array(plain, snap):
                 continue
             self._synced[ident] = (ref, plain.copy())
             self.push(arr, Ellipsis)
@@ -1108,12 +1091,12 @@ def _changed_in_place(before: dict, now: dict) -> dict:
         if snap is None:
             continue
         if isinstance(cur, np.ndarray):
-            if cur.shape != snap.shape or not np.array_equal(cur, snap, equal_nan=True):
+            if not same_array(cur, snap):
                 out[pos] = {"array": cur}
             continue
         same_keys = set(cur) == set(snap)
         inplace = [k for k, v in cur.items() if k in snap and v is snap[k][0] and isinstance(v, np.ndarray)
-                   and (v.shape != snap[k][1].shape or not np.array_equal(v, snap[k][1], equal_nan=True))]
+                   and not same_array(v, snap[k][1])]
         rebound = [k for k, v in cur.items() if k not in snap or v is not snap[k][0]]
         if inplace or rebound or not same_keys:
             out[pos] = {"dict": dict(cur), "inplace": inplace}

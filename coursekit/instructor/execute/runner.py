@@ -34,15 +34,16 @@ import inspect
 import os
 import signal
 import sys
-import traceback
 import types
 import warnings
 
 import numpy as np
 
 from coursekit.instructor.execute.capture import Collector, capture_streams, make_shell
-from coursekit.instructor.execute.wire import (Decoder, Encoder, FrameReader, WireError, global_state, npy_bytes, rng_snapshot,
-                   set_global_state, set_rng_state, state_token, states_equal, write_frame)
+from coursekit.instructor.execute.wire import (Decoder, Encoder, FrameReader, WireError, builtin_type, describe_error,
+                                               global_state, is_rng, npy_bytes, rng_snapshot, same_array,
+                                               set_global_state, set_rng_state, state_token, states_equal,
+                                               write_frame)
 
 FD_IN, FD_OUT = 3, 4
 _UNBOUND = object()
@@ -199,7 +200,7 @@ class Kernel:
         except KeyboardInterrupt:
             reply, bufs = {"error": {"ename": "KeyboardInterrupt", "evalue": "interrupted", "tb": ""}}, []
         except BaseException as err:  # noqa: BLE001 - reported to the judge
-            reply, bufs = {"error": _describe_error(err)}, []
+            reply, bufs = {"error": describe_error(err)}, []
         reply["re"] = mid
         try:
             self.send(reply, bufs)
@@ -235,7 +236,7 @@ class Kernel:
         # generators the judge passed: linked from now on (the judge and the kernel share their state)
         new_rngs = {}
         for k, obj in tracked.items():
-            if isinstance(obj, (np.random.Generator, np.random.RandomState)):
+            if is_rng(obj):
                 rid = len(self.rngs) + 1
                 self.rngs[rid] = obj
                 self.rng_seen[rid] = rng_snapshot(obj)
@@ -271,7 +272,7 @@ class Kernel:
                                         if k in ("over", "under", "divide", "invalid")}):
                         value, live = self.perform(op, target, args, kwargs, extra, header)
             except BaseException as err:  # noqa: BLE001
-                error = _describe_error(err)
+                error = describe_error(err)
         enc = self.encoder(refs={id(v): k for k, v in tracked.items()})
         reply: dict = {}
         if error is not None:
@@ -372,7 +373,7 @@ class Kernel:
                 done = True
                 break
             except BaseException as err:  # noqa: BLE001 - raised where the judge reaches it
-                error = _describe_error(err)
+                error = describe_error(err)
                 done = True
                 break
             items.append(item)
@@ -448,10 +449,8 @@ class Kernel:
             self.dispatch(reply, buffers)
         if "error" in reply:
             err = reply["error"]
-            exc_type = {"StopIteration": StopIteration, "AttributeError": AttributeError,
-                        "TypeError": TypeError, "ValueError": ValueError,
-                        "KeyError": KeyError, "IndexError": IndexError}.get(err.get("ename"), RuntimeError)
-            raise exc_type(err.get("evalue", ""))
+            exc_type = builtin_type(err.get("ename"), Exception) or RuntimeError
+            raise exc_type(str(err.get("evalue", ""))[:2000])
         dec = self.decoder(buffers)
         value = dec.decode(reply.get("value"))
         if reply.get("after") is not None:
@@ -468,16 +467,6 @@ def _is_method(obj, name: str) -> bool:
     except AttributeError:
         return False
     return isinstance(attr, types.FunctionType)
-
-
-def _describe_error(err: BaseException) -> dict:
-    tb = "".join(traceback.format_exception(type(err), err, err.__traceback__, limit=-8))
-    try:
-        evalue = str(err)
-    except Exception:  # noqa: BLE001
-        evalue = "<unprintable>"
-    return {"ename": type(err).__name__, "evalue": evalue[:20000], "tb": tb[-20000:],
-            "module": getattr(type(err), "__module__", "")}
 
 
 def _approx_size(value, depth=0) -> int:
@@ -508,7 +497,7 @@ def _content(obj, snap, enc: Encoder):
             if [id(x) for x in obj.ravel()] == snap[1]:
                 return None
             return {"kind": "ao", "v": [enc.encode(x) for x in obj.ravel().tolist()]}
-        if obj.shape == snap[2] and obj.dtype == snap[3] and np.array_equal(obj, snap[1], equal_nan=obj.dtype.kind in "fc"):
+        if same_array(obj, snap[1]):
             return None
         enc.buffers.append(npy_bytes(obj))
         return {"kind": "a", "b": len(enc.buffers) - 1}
@@ -521,11 +510,6 @@ def _content(obj, snap, enc: Encoder):
             return None
         keys = list(obj.keys())
         return {"kind": "d", "keys": [enc.encode(k) for k in keys], "v": [enc.encode(obj[k]) for k in keys]}
-    if kind == "rng":
-        now = rng_snapshot(obj)
-        if states_equal(now, snap[1]):
-            return None
-        return {"kind": "rng", "state": enc.encode(now)}
     return None
 
 

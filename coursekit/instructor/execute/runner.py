@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections.abc
 import copy
+import dataclasses
 import inspect
 import os
 import signal
@@ -222,18 +223,48 @@ class Kernel:
 
     # -- calls into student code -----------------------------------------------------
     def op_student(self, op, header, buffers):
-        dec = self.decoder(buffers)
+        """Any request but ``exec``/``setup``: decode it, apply what the judge changed since the
+        last one, run it on the student's objects, and reply with the value and every side effect."""
         self.collector = Collector(self.output_limit)
-        target = None
-        if header.get("target") is not None:
-            target = dec.decode(header["target"])
-        args = dec.decode(header.get("args")) if header.get("args") is not None else ()
-        kwargs = dec.decode(header.get("kwargs")) if header.get("kwargs") is not None else {}
-        extra = dec.decode(header.get("extra")) if header.get("extra") is not None else None
-        if not isinstance(args, tuple) or not isinstance(kwargs, dict):
-            raise WireError("bad arguments")
+        dec = self.decoder(buffers)
+        call = self._decode_call(header, dec)
         tracked = dict(dec.tracked)
-        # generators the judge passed: linked from now on (the judge and the kernel share their state)
+        new_rngs = self._link_generators(tracked)
+        self._apply_generator_states(header, buffers)
+        self._apply_writes(header, dec)
+        snapshots = {k: _snapshot(v) for k, v in tracked.items()}
+        before = state_token()
+        value, live, error, caught = self._run_guarded(op, call, header)
+        enc = self.encoder(refs={id(v): k for k, v in tracked.items()})
+        reply = {"error": error} if error is not None else self._result(op, value, live, enc)
+        reply["changed"] = _changed_arguments(tracked, snapshots, enc)
+        reply["out"] = self.collector.text("stdout")
+        reply["err"] = self.collector.text("stderr")
+        reply["warnings"] = _describe_warnings(caught)
+        if state_token() != before:
+            reply["state"] = global_state()
+        if new_rngs:
+            reply["rng_new"] = new_rngs
+        moved = self._moved_generators(enc)
+        if moved:
+            reply["rng_state"] = moved
+        if op == "getattr" and error is None and isinstance(call.extra, str):
+            reply["method"] = _is_method(call.target, call.extra)
+        return reply, enc.buffers
+
+    def _decode_call(self, header: dict, dec: Decoder) -> "_Call":
+        """The request's target, arguments and ``extra`` (a name, a key, a count...)."""
+        def field(name, default):
+            return dec.decode(header[name]) if header.get(name) is not None else default
+
+        call = _Call(field("target", None), field("args", ()), field("kwargs", {}), field("extra", None))
+        if not isinstance(call.args, tuple) or not isinstance(call.kwargs, dict):
+            raise WireError("bad arguments")
+        return call
+
+    def _link_generators(self, tracked: dict) -> dict[str, int]:
+        """Generators the judge passed: linked from now on (the judge and the kernel share their
+        state). ``{judge's object number: kernel's generator id}`` of the new links."""
         new_rngs = {}
         for k, obj in tracked.items():
             if is_rng(obj):
@@ -241,85 +272,68 @@ class Kernel:
                 self.rngs[rid] = obj
                 self.rng_seen[rid] = rng_snapshot(obj)
                 new_rngs[str(k)] = rid
+        return new_rngs
+
+    def _apply_generator_states(self, header: dict, buffers) -> None:
+        """Linked generators the judge drew from since: their new states (``rng_set``)."""
         for rid, state in (header.get("rng_set") or {}).items():
             rid = int(rid)
             if rid in self.rngs:
-                sdec = self.decoder(buffers)
-                st = sdec.decode(state)
-                set_rng_state(self.rngs[rid], st)
+                set_rng_state(self.rngs[rid], self.decoder(buffers).decode(state))
                 self.rng_seen[rid] = rng_snapshot(self.rngs[rid])
-        # writes the judge made to arrays it read from the student's objects, in order
+
+    def _apply_writes(self, header: dict, dec: Decoder) -> None:
+        """Writes the judge made to arrays it read from the student's objects, in order."""
         for write in header.get("writes") or ():
             if not isinstance(write, list) or len(write) != 5:
                 raise WireError("bad write")
             self.assign(*(None if (i == 0 and w is None) else dec.decode(w) for i, w in enumerate(write)))
-        snapshots = {k: _snapshot(v) for k, v in tracked.items()}
-        # the judge's numeric state: NumPy error handling, global random generators
+
+    def _run_guarded(self, op: str, call: "_Call", header: dict):
+        """Run the operation under the judge's numeric state, capturing output and warnings:
+        ``(value, whether it is a live read, error description or None, warnings caught)``."""
         state = header.get("state") or {}
         if "np" in state:
             set_global_state(state)
-        errstate = state.get("err") or {}
-        before = state_token()
-        caught = []
-        error = None
-        live = False
-        value = None
+        errstate = {k: v for k, v in (state.get("err") or {}).items() if k in ("over", "under", "divide", "invalid")}
+        caught: list = []
+        value, live, error = None, False, None
         with capture_streams(lambda: self.collector):
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    with np.errstate(**{k: v for k, v in errstate.items()
-                                        if k in ("over", "under", "divide", "invalid")}):
-                        value, live = self.perform(op, target, args, kwargs, extra, header)
-            except BaseException as err:  # noqa: BLE001
+                    with np.errstate(**errstate):
+                        value, live = self.perform(op, call.target, call.args, call.kwargs, call.extra, header)
+            except BaseException as err:  # noqa: BLE001 - reported to the judge
                 error = describe_error(err)
-        enc = self.encoder(refs={id(v): k for k, v in tracked.items()})
-        reply: dict = {}
-        if error is not None:
-            reply["error"] = error
-        elif op == "resolve":
+        return value, live, error, caught
+
+    def _result(self, op: str, value, live: bool, enc: Encoder) -> dict:
+        """The reply's value: names found (``resolve``), a live read, a drained generator, or data."""
+        if op == "resolve":
             found, arrays = {}, []
             for name, obj in value.items():
                 found[name], is_array = self.encode_live(enc, obj)
                 if is_array:
                     arrays.append(name)
-            reply["value"], reply["arrays"] = found, arrays
-        else:
-            if live:
-                reply["value"], reply["sync"] = self.encode_live(enc, value)
-            elif isinstance(value, dict) and set(value) == {"items", "done", "error", "rest"} \
-                    and op in ("call", "callattr", "next"):
-                reply["drained"] = {"items": [enc.encode(x) for x in value["items"]],
-                                    "error": value["error"],
-                                    "rest": None if value["rest"] is None else self.handle(value["rest"])}
-            else:
-                reply["value"] = enc.encode(value)
-        changed = {}
-        for k, obj in tracked.items():
-            new = _content(obj, snapshots[k], enc)
-            if new is not None:
-                changed[str(k)] = new
-        reply["changed"] = changed
-        reply["out"] = self.collector.text("stdout")
-        reply["err"] = self.collector.text("stderr")
-        reply["warnings"] = [{"category": w.category.__name__, "module": getattr(w.category, "__module__", ""),
-                              "message": str(w.message)[:4000], "filename": str(w.filename)[:500],
-                              "lineno": int(w.lineno or 0)} for w in caught[:50]]
-        if state_token() != before:
-            reply["state"] = global_state()
-        if new_rngs:
-            reply["rng_new"] = new_rngs
+            return {"value": found, "arrays": arrays}
+        if live:
+            node, sync = self.encode_live(enc, value)
+            return {"value": node, "sync": sync}
+        if isinstance(value, _Drained) and op in ("call", "callattr", "next"):
+            return {"drained": {"items": [enc.encode(x) for x in value.items], "error": value.error,
+                                "rest": None if value.rest is None else self.handle(value.rest)}}
+        return {"value": enc.encode(value)}
+
+    def _moved_generators(self, enc: Encoder) -> dict[str, object]:
+        """Linked generators the student's code drew from: ``{kernel id: encoded new state}``."""
         moved = {}
         for rid, rng in self.rngs.items():
             now = rng_snapshot(rng)
             if not states_equal(now, self.rng_seen[rid]):
                 self.rng_seen[rid] = now
                 moved[str(rid)] = enc.encode(now)
-        if moved:
-            reply["rng_state"] = moved
-        if op == "getattr" and error is None and isinstance(extra, str):
-            reply["method"] = _is_method(target, extra)
-        return reply, enc.buffers
+        return moved
 
     def assign(self, target, kind, key, index, value) -> None:
         """``container[key][index] = value`` (or ``.key``, or the global ``key``): a write the judge
@@ -360,7 +374,7 @@ class Kernel:
         value, count = count_lines_here(fn, args, kwargs)
         return {"counted": value, "lines": count}
 
-    def drain(self, gen, limit: int) -> dict:
+    def drain(self, gen, limit: int) -> "_Drained":
         """Run a generator ahead: up to ``limit`` items (or 8 MB, or a second) in one reply."""
         import time as _time
 
@@ -378,7 +392,7 @@ class Kernel:
                 break
             items.append(item)
             size += _approx_size(item)
-        return {"items": items, "done": done, "error": error, "rest": None if done else gen}
+        return _Drained(items, error, None if done else gen)
 
     def perform(self, op, target, args, kwargs, extra, header):
         """Do the operation; return (value, whether it is an attribute/item read)."""
@@ -456,6 +470,42 @@ class Kernel:
         if reply.get("after") is not None:
             _write_back(dec.decode(reply["after"]), tuple(args or ()), dict(kwargs or {}))
         return value
+
+
+@dataclasses.dataclass
+class _Call:
+    """A decoded request: what it acts on, its arguments and its ``extra`` operand."""
+
+    target: object
+    args: tuple
+    kwargs: dict
+    extra: object
+
+
+@dataclasses.dataclass
+class _Drained:
+    """What running a student's generator ahead gave: items, the error that ended it, the rest."""
+
+    items: list
+    error: dict | None
+    rest: object
+
+
+def _changed_arguments(tracked: dict, snapshots: dict, enc: Encoder) -> dict[str, dict]:
+    """``{judge's object number: new contents}`` of the arguments the student's code changed."""
+    changed = {}
+    for k, obj in tracked.items():
+        new = _content(obj, snapshots[k], enc)
+        if new is not None:
+            changed[str(k)] = new
+    return changed
+
+
+def _describe_warnings(caught: list) -> list[dict]:
+    """The first 50 warnings raised, as plain data (the judge re-issues them)."""
+    return [{"category": w.category.__name__, "module": getattr(w.category, "__module__", ""),
+             "message": str(w.message)[:4000], "filename": str(w.filename)[:500],
+             "lineno": int(w.lineno or 0)} for w in caught[:50]]
 
 
 def _is_method(obj, name: str) -> bool:

@@ -570,7 +570,7 @@ def main() -> None:
 
 
 def _write_back(after, args: tuple, kwargs: dict) -> None:
-    """Apply the judge's in-place changes (see ``proxy._changed_in_place``) to our own arguments."""
+    """Apply the judge's in-place changes (see the proxy's ``KernelConnection._callback``) to our own arguments."""
     if not isinstance(after, dict):
         return
     for pos, change in after.items():

@@ -53,9 +53,8 @@ def test_the_judge_sends_exactly_the_operations_tested_here():
 @pytest.mark.parametrize("op", ["source", "issubclass", "assign", "exit", "import"])
 def test_operations_nobody_sends_are_refused_by_the_runner(conn, op):
     run(conn, "x = 1")
-    with pytest.raises(RemoteError, match="unknown operation") as info:
+    with pytest.raises(RemoteError, match=f"unknown operation '{op}'"):
         conn.request(op, extra="x")
-    assert type(info.value).__name__ == "WireError"
     run(conn, "assert x == 1")                          # and the kernel serves on
 
 

@@ -156,6 +156,16 @@ def test_writes_to_arrays_read_from_attributes_items_and_globals_reach_the_kerne
     run(conn, "assert box.w[1] == 5 and d['W'][0] == 2 and arr[3] == -1")
 
 
+def test_reseeding_the_judges_global_generator_reaches_the_kernel_every_time(conn):
+    run(conn, "import numpy as np\ndef draw():\n    return np.random.normal()")
+    draw = names(conn, "draw")["draw"]
+    got = []
+    for _ in range(4):
+        np.random.seed(7)
+        got.append(draw())
+    assert got == [got[0]] * 4 and got[0] == np.random.RandomState(7).normal()
+
+
 def test_a_student_function_returning_a_drain_shaped_dict_gets_its_dict(conn):
     run(conn, "def f():\n    return {'items': [1], 'done': True, 'error': None, 'rest': None}")
     assert names(conn, "f")["f"]() == {"items": [1], "done": True, "error": None, "rest": None}

@@ -233,8 +233,7 @@ class Kernel:
         self._apply_generator_states(header, buffers)
         self._apply_writes(header, dec)
         snapshots = {k: _snapshot(v) for k, v in tracked.items()}
-        before = state_token()
-        value, live, error, caught = self._run_guarded(op, call, header)
+        before, value, live, error, caught = self._run_guarded(op, call, header)
         enc = self.encoder(refs={id(v): k for k, v in tracked.items()})
         reply = {"error": error} if error is not None else self._result(op, value, live, enc)
         reply["changed"] = _changed_arguments(tracked, snapshots, enc)
@@ -291,10 +290,12 @@ class Kernel:
 
     def _run_guarded(self, op: str, call: "_Call", header: dict):
         """Run the operation under the judge's numeric state, capturing output and warnings:
-        ``(value, whether it is a live read, error description or None, warnings caught)``."""
+        ``(the global generators' token once the judge's state is set, value, whether it is a
+        live read, error description or None, warnings caught)``."""
         state = header.get("state") or {}
         if "np" in state:
             set_global_state(state)
+        before = state_token()          # after the judge's state: a call that draws is told back
         errstate = {k: v for k, v in (state.get("err") or {}).items() if k in ("over", "under", "divide", "invalid")}
         caught: list = []
         value, live, error = None, False, None
@@ -306,7 +307,7 @@ class Kernel:
                         value, live = self.perform(op, call.target, call.args, call.kwargs, call.extra, header)
             except BaseException as err:  # noqa: BLE001 - reported to the judge
                 error = describe_error(err)
-        return value, live, error, caught
+        return before, value, live, error, caught
 
     def _result(self, op: str, value, live: bool, enc: Encoder) -> dict:
         """The reply's value: names found (``resolve``), a live read, a drained generator, or data."""

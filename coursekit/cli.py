@@ -22,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from coursekit.instructor.course import Course, NbgraderError
+from coursekit.instructor.course import Course, NbgraderError, MissingInput, UserError
 from coursekit.instructor.execute.limits import add_limit_arguments
 
 __all__ = ["main"]
@@ -205,6 +205,8 @@ def cmd_collect(args) -> int:
     from coursekit.instructor.intake.collect import collect, format_plan
 
     course = Course.find()
+    if not Path(args.source).exists():
+        raise MissingInput(f"no {args.source}: give the LMS's archive or its unpacked folder")
     plan = collect(course, args.assignment, Path(args.source), kind=args.lms, regex=args.regex,
                    roster=args.roster, dry_run=args.dry_run, force=args.force,
                    timestamps=args.timestamps)
@@ -217,7 +219,7 @@ def cmd_extend(args) -> int:
 
     course = Course.find()
     if not (course.solutions / args.assignment).is_dir():
-        raise FileNotFoundError(f"unknown assignment {args.assignment!r}: expected one of "
+        raise MissingInput(f"unknown assignment {args.assignment!r}: expected one of "
                                 f"{', '.join(course.assignments())}")
     until = None if args.remove else parse_time(args.until)
     if until is None and not args.remove:
@@ -339,7 +341,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade N submissions at a time (default 1; up to the number of cores)")
     p.add_argument("--force", action="store_true",
                    help="regrade submissions already graded (default: skip those unchanged since)")
-    p.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)  # the default now
     p.add_argument("--seed", type=int, default=None,
                    help="seed for the hidden tests' inputs (default: $COURSEKIT_SEED, else fresh per submission)")
     p.add_argument("--isolation", choices=["auto", "namespaces", "bwrap", "none"], default="auto",
@@ -431,7 +432,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in _OPENS_GRADEBOOK and not getattr(args, "check", False):
             check_gradebook(Course.find())
         return args.func(args)
-    except (FileNotFoundError, NbgraderError, GradebookUnreadable, CourseLocked) as err:
+    except (UserError, NbgraderError, GradebookUnreadable, CourseLocked) as err:
+        # errors of the person running the command, said in one line; anything else is a bug
+        # of coursekit and surfaces as one (traceback, exit status 1)
         print(f"coursekit {args.command}: {err}", file=sys.stderr)
         return 2
 

@@ -318,10 +318,10 @@ def test_flood_of_made_up_type_names_is_bounded():
                 f()
             except RemoteError:
                 pass
-    assert len(c._classes) <= proxy_mod._MAX_CACHED_TYPES + 1
-    assert len(proxy_mod._EXC_CACHE) <= proxy_mod._MAX_CACHED_TYPES + 1
-    assert len(proxy_mod._WARNING_CACHE) <= proxy_mod._MAX_CACHED_TYPES + 1
-    assert len(c._registries) <= proxy_mod._MAX_CACHED_TYPES + 1
+    assert len(c.stand_ins.classes) <= proxy_mod.MAX_CACHED_TYPES + 1
+    assert len(proxy_mod._EXC_CACHE) <= proxy_mod.MAX_CACHED_TYPES + 1
+    assert len(proxy_mod._WARNING_CACHE) <= proxy_mod.MAX_CACHED_TYPES + 1
+    assert len(c.stand_ins.registries) <= proxy_mod.MAX_CACHED_TYPES + 1
     c.close()
 
 
@@ -432,7 +432,7 @@ def test_forged_bind_reply_fails_the_block_not_the_grader():
     with pytest.raises(RuntimeError, match="no"):
         with c.bound_in_kernel({"dep": lambda: 1}):
             pass
-    assert not c.judge_refs                                      # what it handed over is revoked
+    assert not c.handed.refs                                      # what it handed over is revoked
     with pytest.raises(ValueError):
         with c.bound_in_kernel({"not a name": 1}):
             pass

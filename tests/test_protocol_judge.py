@@ -51,8 +51,12 @@ def test_hooks_reach_the_kernel_and_are_removed_after(reference_dep):
     assert score == {"test_dep": 0, "test_unit_alone": 1, "test_no_dep_elsewhere": 1,
                      "test_loop_counted": 1, "test_vec_counted": 1, "test_seconds": 1}, scored
     assert "dep is wrong" in scored["test_dep"]["message"]
-    # the hooks live only while the judge runs a notebook
-    assert dependencies._kernel_binder is None and tracing._kernel_counter is None and measured._timer is None
+    # the hooks live only while the judge runs a notebook: afterwards the helpers work locally
+    assert measured.kernel_seconds("answer") is None
+    assert tracing.count_student_lines(lambda x: x + 1, 4)[0] == 5        # no kernel asked
+    with dependencies.with_reference("dep") as bound:                       # bound here, not in a kernel
+        assert globals()["dep"] is bound["dep"] and bound["dep"](2) == 2
+    assert "dep" not in globals()
 
 
 def test_with_reference_restores_an_absent_name(reference_dep):

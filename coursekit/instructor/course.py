@@ -14,7 +14,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Course", "NbgraderError"]
+__all__ = ["Course", "NbgraderError", "UserError", "MissingInput"]
+
+
+class UserError(Exception):
+    """Something the person running coursekit can fix (not a bug of coursekit): the
+    ``coursekit`` command reports it in one line and exits with status 2."""
+
+
+class MissingInput(UserError, FileNotFoundError):
+    """A course, assignment, submission, backup or file the command needs is not there."""
 
 
 class NbgraderError(RuntimeError):
@@ -43,7 +52,7 @@ class Course:
         for folder in (here, *here.parents):
             if (folder / "nbgrader_config.py").is_file():
                 return cls(folder)
-        raise FileNotFoundError(
+        raise MissingInput(
             f"no nbgrader_config.py in {here} or above: run coursekit from the course root"
         )
 

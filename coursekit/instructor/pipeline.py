@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from coursekit.instructor.course import Course
+from coursekit.instructor.course import Course, MissingInput
 from coursekit.instructor.execute.limits import Limits
 from coursekit.instructor.score.scoring import output_settings
 from coursekit.instructor.store.results import SubmissionResult, read_results
@@ -204,12 +204,12 @@ def grade_run(course: Course, assignment: str, student: str | None = None, *, jo
     limits = limits or Limits()
     ensure_tools_on_path()
     if not (course.solutions / assignment).is_dir():
-        raise FileNotFoundError(f"unknown assignment {assignment!r}: expected one of "
+        raise MissingInput(f"unknown assignment {assignment!r}: expected one of "
                                 f"{', '.join(course.assignments())}")
     students = course.students(assignment)
     if student:
         if student not in students:
-            raise FileNotFoundError(f"no submission at submitted/{student}/{assignment}/")
+            raise MissingInput(f"no submission at submitted/{student}/{assignment}/")
         students = [student]
     start = time.perf_counter()
     run = GradeRun(assignment)

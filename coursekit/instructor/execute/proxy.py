@@ -53,9 +53,9 @@ timeout.
 """
 from __future__ import annotations
 
-import builtins
 import collections.abc
 import contextlib
+import dataclasses
 import keyword
 import sys
 import time
@@ -66,8 +66,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from coursekit.instructor.execute.wire import (Budget, Decoder, Encoder, FrameReader, OverBudget, WireError, global_state, rng_snapshot,
-                   set_global_state, set_rng_state, state_token, states_equal, write_frame)
+from coursekit.instructor.execute.wire import (Budget, Decoder, Encoder, FrameReader, OverBudget, WireError, builtin_type,
+                                               describe_error, global_state, rng_snapshot, same_array,
+                                               set_global_state, set_rng_state, state_token, states_equal,
+                                               write_frame)
 
 __all__ = ["GradingInterrupted", "TestTimeout", "KernelDied", "KernelLost", "RemoteError",
            "KernelConnection", "Remote", "SyncedArray", "is_proxy", "TRUSTED_MODULES"]
@@ -78,7 +80,7 @@ TRUSTED_MODULES = frozenset({
     "itertools", "functools", "collections", "operator", "statistics", "time", "copy",
     "matplotlib", "matplotlib.pyplot",
 })
-_MAX_CACHED_TYPES = 256      # stand-in classes made for kernel-chosen type names, per cache
+MAX_CACHED_TYPES = 256      # stand-in classes made for kernel-chosen type names, per cache
 _MAX_WARNINGS = 50           # warnings re-raised per request
 _MAX_NAME = 100              # characters of a kernel-chosen name kept
 _MAX_REPR = 2000             # characters of a kernel-made repr/str kept
@@ -119,26 +121,13 @@ def _safe_name(name: Any, default: str) -> str:
     return name if name.isidentifier() and not keyword.iskeyword(name) else default
 
 
-def _numpy_exceptions() -> dict:
-    found = {"LinAlgError": np.linalg.LinAlgError}
-    ex = getattr(np, "exceptions", None)
-    for name in ("AxisError", "ComplexWarning", "VisibleDeprecationWarning", "RankWarning"):
-        if ex is not None and hasattr(ex, name):
-            found[name] = getattr(ex, name)
-    return found
-
-
 def remote_exception(err: dict) -> BaseException:
     """A judge-side exception standing for one raised in the kernel."""
     ename = str(err.get("ename", "Exception"))[:_MAX_NAME]
     evalue = str(err.get("evalue", ""))[:20000]
-    base = getattr(builtins, ename, None)
-    if not (isinstance(base, type) and issubclass(base, Exception)):
-        base = _numpy_exceptions().get(ename)
-        if not (isinstance(base, type) and issubclass(base, Exception)):
-            base = Exception
+    base = builtin_type(ename, Exception) or Exception
     name = _safe_name(ename, "StudentError")
-    if len(_EXC_CACHE) >= _MAX_CACHED_TYPES and (ename, base) not in _EXC_CACHE:
+    if len(_EXC_CACHE) >= MAX_CACHED_TYPES and (ename, base) not in _EXC_CACHE:
         ename = name = "StudentError"        # a flood of made-up names: one generic stand-in
     key = (ename, base)
     cls = _EXC_CACHE.get(key)
@@ -171,14 +160,11 @@ def _warning_filename(name: Any) -> str:
 
 def _warning_category(name: str) -> type:
     name = name[:_MAX_NAME]
-    cat = getattr(builtins, name, None)
-    if isinstance(cat, type) and issubclass(cat, Warning):
-        return cat
-    cat = _numpy_exceptions().get(name)
-    if isinstance(cat, type) and issubclass(cat, Warning):
+    cat = builtin_type(name, Warning)
+    if cat is not None:
         return cat
     if name not in _WARNING_CACHE:
-        if len(_WARNING_CACHE) >= _MAX_CACHED_TYPES:
+        if len(_WARNING_CACHE) >= MAX_CACHED_TYPES:
             name = "StudentWarning"
         if name not in _WARNING_CACHE:
             _WARNING_CACHE[name] = type(_safe_name(name, "StudentWarning"), (UserWarning,),
@@ -202,6 +188,71 @@ def _desc_of(obj: Any) -> dict | None:
 # ---------------------------------------------------------------------------
 # the connection
 # ---------------------------------------------------------------------------
+@dataclasses.dataclass
+class KernelProcess:
+    """The kernel a connection talks to: its sandbox, the reader of its replies, which start
+    of the kernel this is (handles of an earlier one are refused) and whether it is running."""
+
+    sandbox: Any = None
+    reader: FrameReader | None = None
+    generation: int = 0
+    dead: bool = True
+    death_note: str = ""
+
+
+@dataclasses.dataclass
+class HandedObjects:
+    """Judge objects handed to the kernel (it calls back into them by number); those handed
+    over inside ``with_reference`` blocks are revoked when the last block closes."""
+
+    refs: dict[int, Any] = dataclasses.field(default_factory=dict)
+    next_ref: int = 1
+    next_bind: int = 1
+    open_blocks: int = 0
+    bound: set[int] = dataclasses.field(default_factory=set)
+
+    def hand_over(self, obj: Any) -> int:
+        ref = self.next_ref
+        self.next_ref += 1
+        self.refs[ref] = obj
+        return ref
+
+    def revoke_bound(self) -> None:
+        for ref in self.bound:
+            self.refs.pop(ref, None)
+        self.bound.clear()
+
+
+@dataclasses.dataclass
+class SharedState:
+    """What the judge keeps in step with the kernel between requests: arrays read from student
+    objects (``synced``: id -> (weakref, snapshot)), writes to them not sent yet, generators
+    linked to the kernel's (id(generator) -> [getter, kernel id, state]) and the global random
+    state the kernel was last known to hold."""
+
+    synced: dict[int, tuple] = dataclasses.field(default_factory=dict)
+    writes: list[tuple] = dataclasses.field(default_factory=list)
+    rng_links: dict[int, list] = dataclasses.field(default_factory=dict)
+    kernel_token: Any = None
+
+    def reset(self) -> None:
+        """A new kernel: nothing is shared yet."""
+        self.kernel_token = None
+        self.rng_links.clear()
+        self.writes.clear()
+
+
+@dataclasses.dataclass
+class StandIns:
+    """Bounded caches of what the judge made for kernel-chosen names: proxy classes
+    (``(type name, flags)``), methods known to be plain (``(generation, class handle, name)``)
+    and warning registries (by made-up file name)."""
+
+    classes: dict[tuple, type] = dataclasses.field(default_factory=dict)
+    methods: set[tuple] = dataclasses.field(default_factory=set)
+    registries: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+
 class KernelConnection:
     """Requests to the student's kernel, with deadlines, restarts and proxies.
 
@@ -218,58 +269,48 @@ class KernelConnection:
         self.limits = limits
         self.source_of = source_of or (lambda name: None)
         self.budget = budget if budget is not None else Budget.from_limits(limits)
-        self.sandbox = None
-        self.reader: FrameReader | None = None
-        self.generation = 0
+        self.events: list[str] = events if events is not None else []
+        self.process = KernelProcess()
+        self.handed = HandedObjects()
+        self.shared = SharedState()
+        self.stand_ins = StandIns()
+        # the request in flight (the judge's alarm reads busy/timed_out; it sets deadline per cell)
         self.deadline: float | None = None
         self.busy = False
         self.timed_out = False
-        self.dead = True
-        self.death_note = ""
-        self.poisoned: dict[str, str] = {}
-        self.judge_refs: dict[int, Any] = {}
-        self._next_ref = 1
-        self._next_id = 1
-        self._synced: dict[int, tuple] = {}
-        self._registries: dict[str, dict] = {}
-        self._classes: dict[tuple, type] = {}
-        self.events: list[str] = events if events is not None else []
+        self.next_id = 1
         self.kernel_seconds = 0.0
-        self._next_bind = 1
-        self._binding = 0                         # with_reference blocks open
-        self._bound_refs: set[int] = set()        # judge objects handed over inside them
-        self._kernel_token = None
-        self._methods: set[tuple] = set()
-        self.last_method = False
-        self._rng_links: dict[int, list] = {}   # id(judge generator) -> [getter, kernel id, state]
-        self._writes: list[tuple] = []           # writes to student arrays, sent with the next request
+        self.poisoned: dict[str, str] = {}        # label -> why later calls to it fail at once
+        self.last_method = False                  # the last getattr read a plain method
+
+    @property
+    def dead(self) -> bool:
+        return self.process.dead
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
         self.close()
-        self.generation += 1
-        self.sandbox = self.start_kernel()
-        self.reader = FrameReader(self.sandbox.fd_from, max_bytes=int(self.limits.transfer), budget=self.budget)
+        self.process.generation += 1
+        self.process.sandbox = self.start_kernel()
+        self.process.reader = FrameReader(self.process.sandbox.fd_from, max_bytes=int(self.limits.transfer), budget=self.budget)
         try:
-            hello, _ = self.reader.read(deadline=time.monotonic() + max(60.0, self.limits.cell_timeout))
+            hello, _ = self.process.reader.read(deadline=time.monotonic() + max(60.0, self.limits.cell_timeout))
             if hello.get("op") != "hello":
                 raise WireError("unexpected greeting")
         except (EOFError, TimeoutError, WireError) as err:
             if isinstance(err, OverBudget):
                 self.close()
                 raise KernelDied(str(err)) from None
-            note = self.sandbox.exit_description() if not self.sandbox.alive() else str(err)
-            tail = self.sandbox.stderr_tail(600).strip()
+            note = self.process.sandbox.exit_description() if not self.process.sandbox.alive() else str(err)
+            tail = self.process.sandbox.stderr_tail(600).strip()
             if tail and tail not in note:
                 note += f" ({tail})"
             self.close()
             raise KernelDied(f"the student's kernel could not start: {note}") from None
-        self.dead = False
-        self._kernel_token = None
-        self._methods.clear()
-        self._rng_links.clear()
-        self._writes.clear()
-        reply, _ = self._request_raw("setup", {"generation": self.generation,
+        self.process.dead = False
+        self.shared.reset()
+        self.stand_ins.methods.clear()
+        reply, _ = self._request_raw("setup", {"generation": self.process.generation,
                                                "output_limit": int(self.limits.output)},
                                      deadline=time.monotonic() + 60)
         if "error" in reply:
@@ -279,15 +320,15 @@ class KernelConnection:
                              f"{err.get('tb', '')}")
 
     def close(self) -> None:
-        if self.sandbox is not None:
-            self.sandbox.kill()
-            self.sandbox = None
-        self.dead = True
-        self._synced.clear()
+        if self.process.sandbox is not None:
+            self.process.sandbox.kill()
+            self.process.sandbox = None
+        self.process.dead = True
+        self.shared.synced.clear()
 
     def kill(self, note: str) -> None:
-        desc = self.sandbox.exit_description() if self.sandbox is not None and not self.sandbox.alive() else ""
-        self.death_note = desc or note
+        desc = self.process.sandbox.exit_description() if self.process.sandbox is not None and not self.process.sandbox.alive() else ""
+        self.process.death_note = desc or note
         self.close()
 
     def execute(self, code: str, *, deadline: float | None, label: str = "this cell") -> dict:
@@ -299,17 +340,17 @@ class KernelConnection:
     # -- framing -----------------------------------------------------------------
     def _send(self, header: dict, buffers: list[bytes]) -> None:
         try:
-            write_frame(self.sandbox.fd_to, header, buffers,
+            write_frame(self.process.sandbox.fd_to, header, buffers,
                         deadline=time.monotonic() + max(5.0, self.limits.cell_timeout))
         except (BrokenPipeError, OSError, TimeoutError):
             raise EOFError("the kernel is gone") from None
 
     def _request_raw(self, op: str, payload: dict, buffers=(), *, deadline: float | None,
                      label: str = "the kernel", note: bool = True) -> tuple[dict, list[bytes]]:
-        if self.dead or self.sandbox is None:
-            raise KernelDied(f"the kernel is not running ({self.death_note})")
-        mid = self._next_id
-        self._next_id += 1
+        if self.process.dead or self.process.sandbox is None:
+            raise KernelDied(f"the kernel is not running ({self.process.death_note})")
+        mid = self.next_id
+        self.next_id += 1
         header = dict(payload, op=op, id=mid)
         self.busy = True
         start = time.monotonic()
@@ -320,7 +361,7 @@ class KernelConnection:
                 self._died(label, note)
             while True:
                 try:
-                    reply, bufs = self.reader.read(deadline=deadline)
+                    reply, bufs = self.process.reader.read(deadline=deadline)
                 except TimeoutError:
                     return self._timed_out(mid, label, note)
                 except (EOFError, WireError, OSError) as err:
@@ -343,14 +384,14 @@ class KernelConnection:
             self.kernel_seconds += time.monotonic() - start
 
     def _died(self, label: str, note_event: bool = True):
-        if self.sandbox is not None:
+        if self.process.sandbox is not None:
             try:
-                self.sandbox.proc.wait(timeout=2)
+                self.process.sandbox.proc.wait(timeout=2)
             except Exception:  # noqa: BLE001
                 pass
-        note = self.sandbox.exit_description() if self.sandbox is not None else self.death_note
+        note = self.process.sandbox.exit_description() if self.process.sandbox is not None else self.process.death_note
         self.close()
-        self.death_note = note
+        self.process.death_note = note
         if note_event:
             self.events.append(f"kernel died while running {label}: it {note}")
         self.poisoned.setdefault(label, f"{label} made the kernel die earlier (it {note}); "
@@ -363,11 +404,11 @@ class KernelConnection:
         events = self.events if note_event else []
         self.timed_out = True
         limit = self.limits.cell_timeout
-        self.sandbox.interrupt()
+        self.process.sandbox.interrupt()
         grace = time.monotonic() + self.limits.interrupt_grace
         while True:
             try:
-                reply, bufs = self.reader.read(deadline=grace)
+                reply, bufs = self.process.reader.read(deadline=grace)
             except (TimeoutError, EOFError, WireError, OSError):
                 self.kill("did not respond to an interrupt")
                 events.append(f"{label} did not finish within {limit:g} s and did not stop "
@@ -395,27 +436,25 @@ class KernelConnection:
         are revoked (student code that kept one cannot call the reference later)."""
         if not all(isinstance(k, str) and k.isidentifier() for k in bindings):
             raise ValueError("with_reference needs plain names")
-        token = self._next_bind
-        self._next_bind += 1
-        before = set(self.judge_refs)
-        self._binding += 1
+        token = self.handed.next_bind
+        self.handed.next_bind += 1
+        before = set(self.handed.refs)
+        self.handed.open_blocks += 1
         try:
             try:
                 self.request("bind", extra=dict(bindings), payload={"token": token},
                              label="with_reference")
             finally:
-                self._bound_refs |= set(self.judge_refs) - before
+                self.handed.bound |= set(self.handed.refs) - before
             yield
         finally:
-            self._binding -= 1
+            self.handed.open_blocks -= 1
             try:
-                if not self.dead:
+                if not self.process.dead:
                     self.request("unbind", payload={"token": token}, label="with_reference")
             finally:
-                if not self._binding:
-                    for ref in self._bound_refs:
-                        self.judge_refs.pop(ref, None)
-                    self._bound_refs.clear()
+                if not self.handed.open_blocks:
+                    self.handed.revoke_bound()
 
     def count_lines(self, fn: Callable, args: tuple, kwargs: dict) -> tuple[Any, int]:
         """``count_student_lines`` in the judge: the kernel calls the student's ``fn`` under
@@ -439,10 +478,10 @@ class KernelConnection:
     # -- callbacks from the kernel into judge objects ------------------------------
     def _callback(self, header: dict, buffers: list[bytes]) -> None:
         mid = header.get("id")
-        before = set(self.judge_refs) if self._binding else None
+        before = set(self.handed.refs) if self.handed.open_blocks else None
         try:
             dec = self._decoder(buffers, None)
-            obj = self.judge_refs.get(header.get("ref"))
+            obj = self.handed.refs.get(header.get("ref"))
             if obj is None:
                 raise LookupError("unknown object")
             args = dec.decode(header.get("args"))
@@ -477,24 +516,22 @@ class KernelConnection:
         except GradingInterrupted:
             raise
         except BaseException as err:  # noqa: BLE001 - reported to the kernel
-            self._send({"re": mid, "error": {"ename": type(err).__name__, "evalue": str(err)[:2000]}}, [])
+            self._send({"re": mid, "error": describe_error(err, with_traceback=False, limit=2000)}, [])
         finally:
             if before is not None:
-                self._bound_refs |= set(self.judge_refs) - before
+                self.handed.bound |= set(self.handed.refs) - before
 
     # -- encoding ------------------------------------------------------------------
     def _fallback(self, obj: Any) -> dict:
         desc = _desc_of(obj)
         if desc is not None:
-            if desc.get("g") != self.generation:
+            if desc.get("g") != self.process.generation:
                 raise KernelLost("an object from the student's kernel was used after the kernel "
                                  "restarted (it no longer exists)")
             return desc
         if isinstance(obj, (types.ModuleType,)):
             raise WireError("a module cannot be passed to student code")
-        ref = self._next_ref
-        self._next_ref += 1
-        self.judge_refs[ref] = obj
+        ref = self.handed.hand_over(obj)
         return {"@": "cb", "id": ref, "type": type(obj).__name__, "callable": callable(obj)}
 
     def _decoder(self, buffers, enc: Encoder | None) -> Decoder:
@@ -506,9 +543,9 @@ class KernelConnection:
         def resolve_handle(desc):
             if desc.get("@") == "cb":
                 ref = desc.get("id")
-                if ref not in self.judge_refs:
+                if ref not in self.handed.refs:
                     raise WireError("unknown judge object")
-                return self.judge_refs[ref]
+                return self.handed.refs[ref]
             return self.proxy(desc)
 
         return Decoder(buffers, resolve_ref=resolve_ref, resolve_handle=resolve_handle)
@@ -517,16 +554,39 @@ class KernelConnection:
     def request(self, op: str, *, target: Any = None, args: tuple = (), kwargs: dict | None = None,
                 extra: Any = None, label: str = "student code", live: Any = None,
                 payload: dict | None = None) -> Any:
-        """Run ``op`` in the kernel; return the decoded value (raises what the student's code raised)."""
+        """Run ``op`` in the kernel; return the decoded value (raises what the student's code raised).
+
+        ``live``: ``(owner, kind, key)`` when ``op`` reads an attribute, item or global, so that an
+        array read comes back as a :class:`SyncedArray` whose writes reach the student's object."""
         if label in self.poisoned:
             raise TestTimeout(self.poisoned[label])
-        if self.dead:
-            raise KernelDied(f"the kernel is not running ({self.death_note})")
+        if self.process.dead:
+            raise KernelDied(f"the kernel is not running ({self.process.death_note})")
         self.flush()
         enc = Encoder(fallback=self._fallback, rng_ref=self._rng_ref)
+        body = self._request_body(enc, payload, target, args, kwargs, extra)
+        reply, bufs = self._request_raw(op, body, enc.buffers, deadline=self.deadline, label=label)
+        dec = self._decoder(bufs, enc)
+        self._apply_reply_state(reply, dec, enc)
+        self._relay_output(reply)
+        if "error" in reply:
+            raise self._student_error(reply["error"], label)
+        if op == "resolve":
+            return self._resolved(reply, dec, set((payload or {}).get("names") or ()))
+        if isinstance(reply.get("drained"), dict):
+            return self._prefetched(reply["drained"], dec, label)
+        value = dec.decode(reply.get("value"))
+        if reply.get("sync") and isinstance(value, np.ndarray) and live is not None:
+            value = self.synced_array(value, *live)
+        return value
+
+    def _request_body(self, enc: Encoder, payload: dict | None, target: Any, args: tuple,
+                      kwargs: dict | None, extra: Any) -> dict:
+        """The request: its operands, the writes queued since the last one, and the judge's
+        numeric state (linked generators that moved, the global generators if they moved)."""
         body = dict(payload or {})
-        if self._writes:
-            writes, self._writes = self._writes, []
+        if self.shared.writes:
+            writes, self.shared.writes = self.shared.writes, []
             body["writes"] = [[t, enc.encode(kind), enc.encode(key), enc.encode(index), enc.encode(value)]
                               for t, kind, key, index, value in writes]
         if target is not None:
@@ -535,8 +595,17 @@ class KernelConnection:
         body["kwargs"] = enc.encode(dict(kwargs or {}))
         if extra is not None:
             body["extra"] = enc.encode(extra)
+        rng_set = self._moved_generators(enc)
+        if rng_set:
+            body["rng_set"] = rng_set
+        kernel_token, self.shared.kernel_token = self.shared.kernel_token, None
+        body["state"] = {"err": np.geterr()} if state_token() == kernel_token else global_state()
+        return body
+
+    def _moved_generators(self, enc: Encoder) -> dict[str, Any]:
+        """Linked generators the judge drew from since the last request: ``{kernel id: state}``."""
         rng_set = {}
-        for ident, link in list(self._rng_links.items()):
+        for link in list(self.shared.rng_links.values()):
             rng = link[0]()
             if rng is None:
                 continue
@@ -544,22 +613,22 @@ class KernelConnection:
             if not states_equal(now, link[2]):
                 rng_set[str(link[1])] = enc.encode(now)
                 link[2] = now
-        if rng_set:
-            body["rng_set"] = rng_set
-        token = state_token()
-        kernel_token, self._kernel_token = self._kernel_token, None
-        body["state"] = {"err": np.geterr()} if token == kernel_token else global_state()
-        reply, bufs = self._request_raw(op, body, enc.buffers, deadline=self.deadline, label=label)
-        dec = self._decoder(bufs, enc)
+        return rng_set
+
+    def _apply_reply_state(self, reply: dict, dec: Decoder, enc: Encoder) -> None:
+        """The kernel's global generators, in-place changes and generator links, applied here."""
         try:
             if isinstance(reply.get("state"), dict) and "np" in reply["state"]:
                 set_global_state(reply["state"])
-            self._kernel_token = state_token()
+            self.shared.kernel_token = state_token()
             self.last_method = reply.get("method") is True
             self._apply_changes(reply.get("changed") or {}, dec, enc)
             self._apply_rngs(reply, dec, enc)
         except (WireError, TypeError, ValueError, KeyError) as err:
             raise RemoteError(f"the kernel sent back a malformed state: {err}") from None
+
+    def _relay_output(self, reply: dict) -> None:
+        """What the student's code printed, printed here; its warnings re-raised here."""
         out, err = reply.get("out"), reply.get("err")
         if isinstance(out, str) and out:
             sys.stdout.write(out)
@@ -569,44 +638,44 @@ class KernelConnection:
         for w in (warned if isinstance(warned, list) else [])[:_MAX_WARNINGS]:
             if isinstance(w, dict):
                 self._rewarn(w)
-        if "error" in reply:
-            error = reply["error"] if isinstance(reply["error"], dict) else {}
-            if error.get("ename") == "KeyboardInterrupt":
-                raise TestTimeout(f"{label} was interrupted")
-            if error.get("ename") == "LookupError" and "no longer exists" in str(error.get("evalue")):
-                raise KernelLost("an object from before a kernel restart was used")
-            if error.get("ename") == "MemoryError":
-                error = dict(error, evalue=f"{error.get('evalue', '')} (student code may use at most "
-                                          f"{self.limits.memory / 2**30:g} GiB while grading)")
-            raise remote_exception(error)
-        if op == "resolve":
-            found = reply.get("value")
-            asked = set((payload or {}).get("names") or ())
-            if not isinstance(found, dict) or not set(found) <= asked:
-                raise RemoteError("the kernel sent back a malformed answer (names that were not asked for)")
-            arrays = set(a for a in (reply.get("arrays") or []) if isinstance(a, str)) \
-                if isinstance(reply.get("arrays"), list) else set()
-            value = {}
-            for name, node in found.items():
-                value[name] = dec.decode(node)
-                if name in arrays and isinstance(value[name], np.ndarray):
-                    value[name] = self.synced_array(value[name], None, "global", name)
-            return value
-        if isinstance(reply.get("drained"), dict):
-            d = reply["drained"]
-            items = dec.decode_list(d.get("items") or [])
-            rest = dec.decode(d["rest"]) if d.get("rest") is not None else None
-            if rest is not None and not isinstance(rest, RemoteIterator):
-                raise WireError("bad generator")
-            error = d.get("error") if isinstance(d.get("error"), dict) else None
-            return Prefetched(items, error, rest, label)
-        value = dec.decode(reply.get("value"))
-        if reply.get("sync") and isinstance(value, np.ndarray) and live is not None:
-            value = self.synced_array(value, *live)
+
+    def _student_error(self, error: Any, label: str) -> BaseException:
+        """The exception to raise here for an error the kernel reported."""
+        error = error if isinstance(error, dict) else {}
+        if error.get("ename") == "KeyboardInterrupt":
+            return TestTimeout(f"{label} was interrupted")
+        if error.get("ename") == "LookupError" and "no longer exists" in str(error.get("evalue")):
+            return KernelLost("an object from before a kernel restart was used")
+        if error.get("ename") == "MemoryError":
+            error = dict(error, evalue=f"{error.get('evalue', '')} (student code may use at most "
+                                      f"{self.limits.memory / 2**30:g} GiB while grading)")
+        return remote_exception(error)
+
+    def _resolved(self, reply: dict, dec: Decoder, asked: set) -> dict[str, Any]:
+        """A ``resolve`` reply: only names that were asked for; arrays write back to the globals."""
+        found = reply.get("value")
+        if not isinstance(found, dict) or not set(found) <= asked:
+            raise RemoteError("the kernel sent back a malformed answer (names that were not asked for)")
+        arrays = set(a for a in (reply.get("arrays") or []) if isinstance(a, str)) \
+            if isinstance(reply.get("arrays"), list) else set()
+        value = {}
+        for name, node in found.items():
+            value[name] = dec.decode(node)
+            if name in arrays and isinstance(value[name], np.ndarray):
+                value[name] = self.synced_array(value[name], None, "global", name)
         return value
 
+    def _prefetched(self, drained: dict, dec: Decoder, label: str) -> "Prefetched":
+        """A generator's items run ahead in the kernel, then the handle of the rest."""
+        items = dec.decode_list(drained.get("items") or [])
+        rest = dec.decode(drained["rest"]) if drained.get("rest") is not None else None
+        if rest is not None and not isinstance(rest, RemoteIterator):
+            raise WireError("bad generator")
+        error = drained.get("error") if isinstance(drained.get("error"), dict) else None
+        return Prefetched(items, error, rest, label)
+
     def _rng_ref(self, rng) -> int | None:
-        link = self._rng_links.get(id(rng))
+        link = self.shared.rng_links.get(id(rng))
         if link is not None and link[0]() is rng:
             return link[1]
         return None
@@ -619,8 +688,8 @@ class KernelConnection:
                 raise WireError("bad generator link")
             rng = enc.tracked[k]
             # generators cannot be weakly referenced: kept for the notebook's lifetime
-            self._rng_links[id(rng)] = [lambda r=rng: r, rid, rng_snapshot(rng)]
-        by_rid = {link[1]: link for link in self._rng_links.values()}
+            self.shared.rng_links[id(rng)] = [lambda r=rng: r, rid, rng_snapshot(rng)]
+        by_rid = {link[1]: link for link in self.shared.rng_links.values()}
         for rid, node in (reply.get("rng_state") or {}).items():
             link = by_rid.get(int(rid))
             rng = link[0]() if link else None
@@ -655,8 +724,6 @@ class KernelConnection:
                     raise WireError("bad change")
                 orig.clear()
                 orig.update(zip(keys, vals))
-            elif kind == "rng":
-                set_rng_state(orig, dec.decode(content.get("state")))
             else:
                 raise WireError(f"bad change {kind!r}")
 
@@ -669,9 +736,9 @@ class KernelConnection:
             filename = _warning_filename(w.get("filename"))
             lineno = w.get("lineno")
             lineno = lineno if type(lineno) is int and 0 <= lineno < 10**7 else 0
-            if filename not in self._registries and len(self._registries) >= _MAX_CACHED_TYPES:
+            if filename not in self.stand_ins.registries and len(self.stand_ins.registries) >= MAX_CACHED_TYPES:
                 filename = "<student code>"
-            registry = self._registries.setdefault(filename, {})
+            registry = self.stand_ins.registries.setdefault(filename, {})
             warnings.warn_explicit(str(w.get("message", ""))[:4000], category, filename, lineno,
                                    module="__main__", registry=registry)
         except (TypeError, ValueError):
@@ -680,42 +747,42 @@ class KernelConnection:
     # -- arrays whose writes go back to the kernel -----------------------------------
     def synced_array(self, value: np.ndarray, owner: Any, kind: str, key: Any) -> "SyncedArray":
         arr = value.view(SyncedArray)
-        arr._ck_sync = (weakref.ref(self), owner, kind, key)
+        arr.attach(weakref.ref(self), owner, kind, key)
         snap = value.copy()
         ident = id(arr)
-        self._synced[ident] = (weakref.ref(arr, lambda _r, i=ident: self._synced.pop(i, None)), snap)
+        self.shared.synced[ident] = (weakref.ref(arr, lambda _r, i=ident: self.shared.synced.pop(i, None)), snap)
         return arr
 
     def push(self, arr: "SyncedArray", index: Any) -> None:
         """Queue a write to send with the next request (so it costs no round trip of its own)."""
-        _, owner, kind, key = arr._ck_sync
+        _, owner, kind, key = arr.attachment
         part = np.asarray(arr[index]).view(np.ndarray) if index is not Ellipsis else arr.view(np.ndarray)
         target = _desc_of(owner) if owner is not None else None
-        if target is not None and target.get("g") != self.generation:
+        if target is not None and target.get("g") != self.process.generation:
             return
-        self._writes.append((target, kind, key, index, np.array(part)))
-        entry = self._synced.get(id(arr))
+        self.shared.writes.append((target, kind, key, index, np.array(part)))
+        entry = self.shared.synced.get(id(arr))
         if entry is not None:
             try:
                 entry[1][index] = part
             except (IndexError, ValueError, TypeError):
-                self._synced[id(arr)] = (entry[0], arr.view(np.ndarray).copy())
+                self.shared.synced[id(arr)] = (entry[0], arr.view(np.ndarray).copy())
 
     def flush(self) -> None:
         """Send arrays changed on the judge's side other than by item assignment (e.g. ``+=``)."""
-        for ident, (ref, snap) in list(self._synced.items()):
+        for ident, (ref, snap) in list(self.shared.synced.items()):
             arr = ref()
             if arr is None:
                 continue
             plain = arr.view(np.ndarray)
-            if plain.shape == snap.shape and np.array_equal(plain, snap, equal_nan=plain.dtype.kind in "fc"):
+            if same_array(plain, snap):
                 continue
-            self._synced[ident] = (ref, plain.copy())
+            self.shared.synced[ident] = (ref, plain.copy())
             self.push(arr, Ellipsis)
 
     # -- proxies ---------------------------------------------------------------------
     def proxy(self, desc: dict) -> Any:
-        if desc.get("g") != self.generation:
+        if desc.get("g") != self.process.generation:
             raise WireError("handle from another kernel")
         kind = desc.get("kind")
         if kind == "module":
@@ -741,17 +808,17 @@ class KernelConnection:
     def _object_class(self, type_name: str, flags: tuple) -> type:
         """The proxy class for objects of a kernel-named type with these protocols (bounded cache)."""
         key = (type_name, flags)
-        cls = self._classes.get(key)
+        cls = self.stand_ins.classes.get(key)
         if cls is None:
-            if len(self._classes) >= _MAX_CACHED_TYPES:
+            if len(self.stand_ins.classes) >= MAX_CACHED_TYPES:
                 key = ("StudentObject", flags)
-                cls = self._classes.get(key)
+                cls = self.stand_ins.classes.get(key)
             if cls is None:
                 ns: dict[str, Any] = {"__module__": "student"}
                 for flag in flags:
                     ns.update(_OPTIONAL[flag])
                 cls = type(_safe_name(key[0], "StudentObject"), (RemoteObject,), ns)
-                self._classes[key] = cls
+                self.stand_ins.classes[key] = cls
         return cls
 
     def function_proxy(self, desc: dict, name: str, label: str | None = None,
@@ -850,14 +917,14 @@ class RemoteObject(Remote):
         conn = object.__getattribute__(self, "_ck_conn")
         desc = object.__getattribute__(self, "_ck_desc")
         key = (desc.get("g"), desc.get("cls"), name)
-        if key in conn._methods:
+        if key in conn.stand_ins.methods:
             # a method of the object's class, seen before: call it directly (one round trip)
             return conn.function_proxy(None, name, label=f"{label}.{name}", method_of=desc)
         value = self._ck("getattr", extra=name, live=(self, "attr", name), label=f"{label}.{name}")
         if isinstance(value, types.FunctionType) and hasattr(value, "__ck_desc__"):
             # a bound method: label calls by class and method name (timeouts are remembered per method)
             if conn.last_method and desc.get("cls") is not None:
-                conn._methods.add(key)
+                conn.stand_ins.methods.add(key)
             return conn.function_proxy(value.__ck_desc__, name, label=f"{label}.{name}")
         return value
 
@@ -1070,9 +1137,19 @@ class SyncedArray(np.ndarray):
     def __array_finalize__(self, obj):
         self._ck_sync = None
 
+    def attach(self, conn_ref: Callable, owner: Any, kind: str, key: Any) -> None:
+        """Send item assignments to the connection ``conn_ref()``, as writes to ``owner``'s
+        attribute (``kind`` "attr"), item ("item") or the global ``key`` ("global")."""
+        self._ck_sync = (conn_ref, owner, kind, key)
+
+    @property
+    def attachment(self) -> tuple | None:
+        """``(connection weakref, owner, kind, key)``, or None for a plain copy."""
+        return getattr(self, "_ck_sync", None)
+
     def __setitem__(self, index, value):
         super().__setitem__(index, value)
-        sync = getattr(self, "_ck_sync", None)
+        sync = self.attachment
         if sync is not None:
             conn = sync[0]()
             if conn is not None and not conn.dead:
@@ -1108,12 +1185,12 @@ def _changed_in_place(before: dict, now: dict) -> dict:
         if snap is None:
             continue
         if isinstance(cur, np.ndarray):
-            if cur.shape != snap.shape or not np.array_equal(cur, snap, equal_nan=True):
+            if not same_array(cur, snap):
                 out[pos] = {"array": cur}
             continue
         same_keys = set(cur) == set(snap)
         inplace = [k for k, v in cur.items() if k in snap and v is snap[k][0] and isinstance(v, np.ndarray)
-                   and (v.shape != snap[k][1].shape or not np.array_equal(v, snap[k][1], equal_nan=True))]
+                   and not same_array(v, snap[k][1])]
         rebound = [k for k, v in cur.items() if k not in snap or v is not snap[k][0]]
         if inplace or rebound or not same_keys:
             out[pos] = {"dict": dict(cur), "inplace": inplace}

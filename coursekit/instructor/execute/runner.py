@@ -30,19 +30,21 @@ from __future__ import annotations
 
 import collections.abc
 import copy
+import dataclasses
 import inspect
 import os
 import signal
 import sys
-import traceback
 import types
 import warnings
 
 import numpy as np
 
 from coursekit.instructor.execute.capture import Collector, capture_streams, make_shell
-from coursekit.instructor.execute.wire import (Decoder, Encoder, FrameReader, WireError, global_state, npy_bytes, rng_snapshot,
-                   set_global_state, set_rng_state, state_token, states_equal, write_frame)
+from coursekit.instructor.execute.wire import (Decoder, Encoder, FrameReader, WireError, builtin_type, describe_error,
+                                               global_state, is_rng, npy_bytes, rng_snapshot, same_array,
+                                               set_global_state, set_rng_state, state_token, states_equal,
+                                               write_frame)
 
 FD_IN, FD_OUT = 3, 4
 _UNBOUND = object()
@@ -199,7 +201,7 @@ class Kernel:
         except KeyboardInterrupt:
             reply, bufs = {"error": {"ename": "KeyboardInterrupt", "evalue": "interrupted", "tb": ""}}, []
         except BaseException as err:  # noqa: BLE001 - reported to the judge
-            reply, bufs = {"error": _describe_error(err)}, []
+            reply, bufs = {"error": describe_error(err)}, []
         reply["re"] = mid
         try:
             self.send(reply, bufs)
@@ -221,104 +223,118 @@ class Kernel:
 
     # -- calls into student code -----------------------------------------------------
     def op_student(self, op, header, buffers):
-        dec = self.decoder(buffers)
+        """Any request but ``exec``/``setup``: decode it, apply what the judge changed since the
+        last one, run it on the student's objects, and reply with the value and every side effect."""
         self.collector = Collector(self.output_limit)
-        target = None
-        if header.get("target") is not None:
-            target = dec.decode(header["target"])
-        args = dec.decode(header.get("args")) if header.get("args") is not None else ()
-        kwargs = dec.decode(header.get("kwargs")) if header.get("kwargs") is not None else {}
-        extra = dec.decode(header.get("extra")) if header.get("extra") is not None else None
-        if not isinstance(args, tuple) or not isinstance(kwargs, dict):
-            raise WireError("bad arguments")
+        dec = self.decoder(buffers)
+        call = self._decode_call(header, dec)
         tracked = dict(dec.tracked)
-        # generators the judge passed: linked from now on (the judge and the kernel share their state)
+        new_rngs = self._link_generators(tracked)
+        self._apply_generator_states(header, buffers)
+        self._apply_writes(header, dec)
+        snapshots = {k: _snapshot(v) for k, v in tracked.items()}
+        before, value, live, error, caught = self._run_guarded(op, call, header)
+        enc = self.encoder(refs={id(v): k for k, v in tracked.items()})
+        reply = {"error": error} if error is not None else self._result(op, value, live, enc)
+        reply["changed"] = _changed_arguments(tracked, snapshots, enc)
+        reply["out"] = self.collector.text("stdout")
+        reply["err"] = self.collector.text("stderr")
+        reply["warnings"] = _describe_warnings(caught)
+        if state_token() != before:
+            reply["state"] = global_state()
+        if new_rngs:
+            reply["rng_new"] = new_rngs
+        moved = self._moved_generators(enc)
+        if moved:
+            reply["rng_state"] = moved
+        if op == "getattr" and error is None and isinstance(call.extra, str):
+            reply["method"] = _is_method(call.target, call.extra)
+        return reply, enc.buffers
+
+    def _decode_call(self, header: dict, dec: Decoder) -> "_Call":
+        """The request's target, arguments and ``extra`` (a name, a key, a count...)."""
+        def field(name, default):
+            return dec.decode(header[name]) if header.get(name) is not None else default
+
+        call = _Call(field("target", None), field("args", ()), field("kwargs", {}), field("extra", None))
+        if not isinstance(call.args, tuple) or not isinstance(call.kwargs, dict):
+            raise WireError("bad arguments")
+        return call
+
+    def _link_generators(self, tracked: dict) -> dict[str, int]:
+        """Generators the judge passed: linked from now on (the judge and the kernel share their
+        state). ``{judge's object number: kernel's generator id}`` of the new links."""
         new_rngs = {}
         for k, obj in tracked.items():
-            if isinstance(obj, (np.random.Generator, np.random.RandomState)):
+            if is_rng(obj):
                 rid = len(self.rngs) + 1
                 self.rngs[rid] = obj
                 self.rng_seen[rid] = rng_snapshot(obj)
                 new_rngs[str(k)] = rid
+        return new_rngs
+
+    def _apply_generator_states(self, header: dict, buffers) -> None:
+        """Linked generators the judge drew from since: their new states (``rng_set``)."""
         for rid, state in (header.get("rng_set") or {}).items():
             rid = int(rid)
             if rid in self.rngs:
-                sdec = self.decoder(buffers)
-                st = sdec.decode(state)
-                set_rng_state(self.rngs[rid], st)
+                set_rng_state(self.rngs[rid], self.decoder(buffers).decode(state))
                 self.rng_seen[rid] = rng_snapshot(self.rngs[rid])
-        # writes the judge made to arrays it read from the student's objects, in order
+
+    def _apply_writes(self, header: dict, dec: Decoder) -> None:
+        """Writes the judge made to arrays it read from the student's objects, in order."""
         for write in header.get("writes") or ():
             if not isinstance(write, list) or len(write) != 5:
                 raise WireError("bad write")
             self.assign(*(None if (i == 0 and w is None) else dec.decode(w) for i, w in enumerate(write)))
-        snapshots = {k: _snapshot(v) for k, v in tracked.items()}
-        # the judge's numeric state: NumPy error handling, global random generators
+
+    def _run_guarded(self, op: str, call: "_Call", header: dict):
+        """Run the operation under the judge's numeric state, capturing output and warnings:
+        ``(the global generators' token once the judge's state is set, value, whether it is a
+        live read, error description or None, warnings caught)``."""
         state = header.get("state") or {}
         if "np" in state:
             set_global_state(state)
-        errstate = state.get("err") or {}
-        before = state_token()
-        caught = []
-        error = None
-        live = False
-        value = None
+        before = state_token()          # after the judge's state: a call that draws is told back
+        errstate = {k: v for k, v in (state.get("err") or {}).items() if k in ("over", "under", "divide", "invalid")}
+        caught: list = []
+        value, live, error = None, False, None
         with capture_streams(lambda: self.collector):
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    with np.errstate(**{k: v for k, v in errstate.items()
-                                        if k in ("over", "under", "divide", "invalid")}):
-                        value, live = self.perform(op, target, args, kwargs, extra, header)
-            except BaseException as err:  # noqa: BLE001
-                error = _describe_error(err)
-        enc = self.encoder(refs={id(v): k for k, v in tracked.items()})
-        reply: dict = {}
-        if error is not None:
-            reply["error"] = error
-        elif op == "resolve":
+                    with np.errstate(**errstate):
+                        value, live = self.perform(op, call.target, call.args, call.kwargs, call.extra, header)
+            except BaseException as err:  # noqa: BLE001 - reported to the judge
+                error = describe_error(err)
+        return before, value, live, error, caught
+
+    def _result(self, op: str, value, live: bool, enc: Encoder) -> dict:
+        """The reply's value: names found (``resolve``), a live read, a drained generator, or data."""
+        if op == "resolve":
             found, arrays = {}, []
             for name, obj in value.items():
                 found[name], is_array = self.encode_live(enc, obj)
                 if is_array:
                     arrays.append(name)
-            reply["value"], reply["arrays"] = found, arrays
-        else:
-            if live:
-                reply["value"], reply["sync"] = self.encode_live(enc, value)
-            elif isinstance(value, dict) and set(value) == {"items", "done", "error", "rest"} \
-                    and op in ("call", "callattr", "next"):
-                reply["drained"] = {"items": [enc.encode(x) for x in value["items"]],
-                                    "error": value["error"],
-                                    "rest": None if value["rest"] is None else self.handle(value["rest"])}
-            else:
-                reply["value"] = enc.encode(value)
-        changed = {}
-        for k, obj in tracked.items():
-            new = _content(obj, snapshots[k], enc)
-            if new is not None:
-                changed[str(k)] = new
-        reply["changed"] = changed
-        reply["out"] = self.collector.text("stdout")
-        reply["err"] = self.collector.text("stderr")
-        reply["warnings"] = [{"category": w.category.__name__, "module": getattr(w.category, "__module__", ""),
-                              "message": str(w.message)[:4000], "filename": str(w.filename)[:500],
-                              "lineno": int(w.lineno or 0)} for w in caught[:50]]
-        if state_token() != before:
-            reply["state"] = global_state()
-        if new_rngs:
-            reply["rng_new"] = new_rngs
+            return {"value": found, "arrays": arrays}
+        if live:
+            node, sync = self.encode_live(enc, value)
+            return {"value": node, "sync": sync}
+        if isinstance(value, _Drained) and op in ("call", "callattr", "next"):
+            return {"drained": {"items": [enc.encode(x) for x in value.items], "error": value.error,
+                                "rest": None if value.rest is None else self.handle(value.rest)}}
+        return {"value": enc.encode(value)}
+
+    def _moved_generators(self, enc: Encoder) -> dict[str, object]:
+        """Linked generators the student's code drew from: ``{kernel id: encoded new state}``."""
         moved = {}
         for rid, rng in self.rngs.items():
             now = rng_snapshot(rng)
             if not states_equal(now, self.rng_seen[rid]):
                 self.rng_seen[rid] = now
                 moved[str(rid)] = enc.encode(now)
-        if moved:
-            reply["rng_state"] = moved
-        if op == "getattr" and error is None and isinstance(extra, str):
-            reply["method"] = _is_method(target, extra)
-        return reply, enc.buffers
+        return moved
 
     def assign(self, target, kind, key, index, value) -> None:
         """``container[key][index] = value`` (or ``.key``, or the global ``key``): a write the judge
@@ -359,7 +375,7 @@ class Kernel:
         value, count = count_lines_here(fn, args, kwargs)
         return {"counted": value, "lines": count}
 
-    def drain(self, gen, limit: int) -> dict:
+    def drain(self, gen, limit: int) -> "_Drained":
         """Run a generator ahead: up to ``limit`` items (or 8 MB, or a second) in one reply."""
         import time as _time
 
@@ -372,12 +388,12 @@ class Kernel:
                 done = True
                 break
             except BaseException as err:  # noqa: BLE001 - raised where the judge reaches it
-                error = _describe_error(err)
+                error = describe_error(err)
                 done = True
                 break
             items.append(item)
             size += _approx_size(item)
-        return {"items": items, "done": done, "error": error, "rest": None if done else gen}
+        return _Drained(items, error, None if done else gen)
 
     def perform(self, op, target, args, kwargs, extra, header):
         """Do the operation; return (value, whether it is an attribute/item read)."""
@@ -448,15 +464,49 @@ class Kernel:
             self.dispatch(reply, buffers)
         if "error" in reply:
             err = reply["error"]
-            exc_type = {"StopIteration": StopIteration, "AttributeError": AttributeError,
-                        "TypeError": TypeError, "ValueError": ValueError,
-                        "KeyError": KeyError, "IndexError": IndexError}.get(err.get("ename"), RuntimeError)
-            raise exc_type(err.get("evalue", ""))
+            exc_type = builtin_type(err.get("ename"), Exception) or RuntimeError
+            raise exc_type(str(err.get("evalue", ""))[:2000])
         dec = self.decoder(buffers)
         value = dec.decode(reply.get("value"))
         if reply.get("after") is not None:
             _write_back(dec.decode(reply["after"]), tuple(args or ()), dict(kwargs or {}))
         return value
+
+
+@dataclasses.dataclass
+class _Call:
+    """A decoded request: what it acts on, its arguments and its ``extra`` operand."""
+
+    target: object
+    args: tuple
+    kwargs: dict
+    extra: object
+
+
+@dataclasses.dataclass
+class _Drained:
+    """What running a student's generator ahead gave: items, the error that ended it, the rest."""
+
+    items: list
+    error: dict | None
+    rest: object
+
+
+def _changed_arguments(tracked: dict, snapshots: dict, enc: Encoder) -> dict[str, dict]:
+    """``{judge's object number: new contents}`` of the arguments the student's code changed."""
+    changed = {}
+    for k, obj in tracked.items():
+        new = _content(obj, snapshots[k], enc)
+        if new is not None:
+            changed[str(k)] = new
+    return changed
+
+
+def _describe_warnings(caught: list) -> list[dict]:
+    """The first 50 warnings raised, as plain data (the judge re-issues them)."""
+    return [{"category": w.category.__name__, "module": getattr(w.category, "__module__", ""),
+             "message": str(w.message)[:4000], "filename": str(w.filename)[:500],
+             "lineno": int(w.lineno or 0)} for w in caught[:50]]
 
 
 def _is_method(obj, name: str) -> bool:
@@ -468,16 +518,6 @@ def _is_method(obj, name: str) -> bool:
     except AttributeError:
         return False
     return isinstance(attr, types.FunctionType)
-
-
-def _describe_error(err: BaseException) -> dict:
-    tb = "".join(traceback.format_exception(type(err), err, err.__traceback__, limit=-8))
-    try:
-        evalue = str(err)
-    except Exception:  # noqa: BLE001
-        evalue = "<unprintable>"
-    return {"ename": type(err).__name__, "evalue": evalue[:20000], "tb": tb[-20000:],
-            "module": getattr(type(err), "__module__", "")}
 
 
 def _approx_size(value, depth=0) -> int:
@@ -508,7 +548,7 @@ def _content(obj, snap, enc: Encoder):
             if [id(x) for x in obj.ravel()] == snap[1]:
                 return None
             return {"kind": "ao", "v": [enc.encode(x) for x in obj.ravel().tolist()]}
-        if obj.shape == snap[2] and obj.dtype == snap[3] and np.array_equal(obj, snap[1], equal_nan=obj.dtype.kind in "fc"):
+        if same_array(obj, snap[1]):
             return None
         enc.buffers.append(npy_bytes(obj))
         return {"kind": "a", "b": len(enc.buffers) - 1}
@@ -521,11 +561,6 @@ def _content(obj, snap, enc: Encoder):
             return None
         keys = list(obj.keys())
         return {"kind": "d", "keys": [enc.encode(k) for k in keys], "v": [enc.encode(obj[k]) for k in keys]}
-    if kind == "rng":
-        now = rng_snapshot(obj)
-        if states_equal(now, snap[1]):
-            return None
-        return {"kind": "rng", "state": enc.encode(now)}
     return None
 
 
@@ -536,7 +571,7 @@ def main() -> None:
 
 
 def _write_back(after, args: tuple, kwargs: dict) -> None:
-    """Apply the judge's in-place changes (see ``proxy._changed_in_place``) to our own arguments."""
+    """Apply the judge's in-place changes (see the proxy's ``KernelConnection._callback``) to our own arguments."""
     if not isinstance(after, dict):
         return
     for pos, change in after.items():

@@ -36,7 +36,8 @@ import numpy as np
 
 __all__ = ["WireError", "OverBudget", "Budget", "FrameReader", "write_frame", "Encoder", "Decoder",
            "MAX_DEPTH", "MAX_ITEMS", "MAX_JSON", "safe_dtype", "RNG_KINDS", "npy_bytes",
-           "global_state", "set_global_state", "state_token", "rng_snapshot", "states_equal"]
+           "global_state", "set_global_state", "state_token", "rng_snapshot", "states_equal",
+           "is_rng", "same_array", "describe_error", "builtin_type"]
 
 MAX_DEPTH = 64
 MAX_ITEMS = 2_000_000
@@ -212,8 +213,15 @@ def npy_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _is_rng(obj: Any) -> bool:
+def is_rng(obj: Any) -> bool:
+    """A NumPy random generator (``Generator`` or legacy ``RandomState``)."""
     return isinstance(obj, (np.random.Generator, np.random.RandomState))
+
+
+def same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same shape, dtype and values (NaN equals NaN in float and complex arrays)."""
+    return (a.shape == b.shape and a.dtype == b.dtype
+            and bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")))
 
 
 class Encoder:
@@ -312,7 +320,7 @@ class Encoder:
             name = obj.__name__ if obj.__module__ == "builtins" else f"numpy.{obj.__name__}"
             if _TYPES.get(name) is obj:
                 return {"@": "ty", "v": name}
-        if _is_rng(obj):
+        if is_rng(obj):
             linked = self.rng_ref(obj) if self.rng_ref is not None else None
             if linked is not None:
                 return {"@": "lr", "id": linked}
@@ -410,6 +418,7 @@ class Decoder:
         return obj
 
     def decode(self, node: Any, depth: int = 0) -> Any:
+        """One value: plain JSON scalars as they are, tagged objects by their ``"@"`` tag."""
         self._items += 1
         if self._items > MAX_ITEMS:
             raise WireError("value has too many elements")
@@ -419,105 +428,136 @@ class Decoder:
             return node
         if type(node) is not dict:
             raise WireError("malformed value")
-        tag = node.get("@")
+        step = self._BY_TAG.get(node.get("@")) if isinstance(node.get("@"), str) else None
+        if step is None:
+            raise WireError(f"unknown value tag {str(node.get('@'))[:40]!r}")
+        return step(self, node, depth)
+
+    # -- one step per tag ----------------------------------------------------------
+    def _array(self, node: dict, depth: int) -> np.ndarray:
+        try:
+            arr = np.load(io.BytesIO(self._buf(node.get("b"))), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise WireError(f"bad array: {err}") from None
+        if not isinstance(arr, np.ndarray) or arr.dtype.hasobject:
+            raise WireError("bad array")
+        return self._remember(node, arr)
+
+    def _object_array(self, node: dict, depth: int) -> np.ndarray:
+        shape = node.get("shape")
+        if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+            raise WireError("bad shape")
+        items = self._list(node.get("v"), depth)
+        arr = np.empty(len(items), dtype=object)
+        arr[:] = items if items else []
+        try:
+            arr = arr.reshape(shape)
+        except ValueError:
+            raise WireError("bad shape") from None
+        return self._remember(node, arr)
+
+    def _scalar(self, node: dict, depth: int) -> np.generic:
+        dt = safe_dtype(node.get("dt"))
+        raw = self._buf(node.get("b"))
+        if len(raw) != dt.itemsize:
+            raise WireError("bad scalar")
+        return np.frombuffer(raw, dtype=dt)[0]
+
+    def _complex(self, node: dict, depth: int) -> complex:
         v = node.get("v")
-        if tag == "a":
-            try:
-                arr = np.load(io.BytesIO(self._buf(node.get("b"))), allow_pickle=False)
-            except (ValueError, OSError, EOFError) as err:
-                raise WireError(f"bad array: {err}") from None
-            if not isinstance(arr, np.ndarray) or arr.dtype.hasobject:
-                raise WireError("bad array")
-            return self._remember(node, arr)
-        if tag == "ao":
-            shape = node.get("shape")
-            if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
-                raise WireError("bad shape")
-            items = self._list(v, depth)
-            arr = np.empty(len(items), dtype=object)
-            arr[:] = items if items else []
-            try:
-                arr = arr.reshape(shape)
-            except ValueError:
-                raise WireError("bad shape") from None
-            return self._remember(node, arr)
-        if tag == "s":
-            dt = safe_dtype(node.get("dt"))
-            raw = self._buf(node.get("b"))
-            if len(raw) != dt.itemsize:
-                raise WireError("bad scalar")
-            return np.frombuffer(raw, dtype=dt)[0]
-        if tag == "c":
-            if not (isinstance(v, list) and len(v) == 2 and all(type(x) in (int, float) for x in v)):
-                raise WireError("bad complex")
-            return complex(v[0], v[1])
-        if tag == "y":
-            raw = self._buf(node.get("b"))
-            return bytearray(raw) if node.get("mut") else raw
-        if tag == "t":
-            return tuple(self._list(v, depth))
-        if tag == "l":
-            out: list = []
-            self._remember(node, out)
-            out.extend(self._list(v, depth))
-            return out
-        if tag == "d":
-            keys = self._list(node.get("keys"), depth)
-            vals = self._list(v, depth)
-            if len(keys) != len(vals):
-                raise WireError("bad dict")
-            out_d: dict = {}
-            self._remember(node, out_d)
-            try:
-                for key, val in zip(keys, vals):
-                    out_d[key] = val
-            except TypeError:
-                raise WireError("unhashable dict key") from None
-            return out_d
-        if tag == "set":
-            try:
-                items = self._list(v, depth)
-                return frozenset(items) if node.get("frozen") else set(items)
-            except TypeError:
-                raise WireError("unhashable set element") from None
-        if tag == "sl":
-            parts = self._list(v, depth)
-            if len(parts) != 3:
-                raise WireError("bad slice")
-            return slice(*parts)
-        if tag == "el":
-            return Ellipsis
-        if tag == "rg":
-            if not (isinstance(v, list) and len(v) == 3 and all(type(x) is int for x in v)) or v[2] == 0:
-                raise WireError("bad range")
-            return range(*v)
-        if tag == "rng":
-            state = self.decode(node.get("state"), depth + 1)
-            return self._remember(node, make_rng(node.get("kind"), state))
-        if tag == "dt":
-            return safe_dtype(v)
-        if tag == "ty":
-            if v not in _TYPES:
-                raise WireError(f"type {v!r} cannot be sent")
-            return _TYPES[v]
-        if tag == "lr":
-            if self.resolve_rng is None or not isinstance(node.get("id"), int):
-                raise WireError("unexpected generator reference")
-            return self.resolve_rng(node["id"])
-        if tag == "m":
-            k = node.get("id")
-            if k not in self.tracked:
-                raise WireError("bad back-reference")
-            return self.tracked[k]
-        if tag == "r":
-            if self.resolve_ref is None or not isinstance(node.get("id"), int):
-                raise WireError("unexpected reference")
-            return self.resolve_ref(node["id"])
-        if tag in ("h", "cb"):
-            if self.resolve_handle is None:
-                raise WireError("unexpected handle")
-            return self.resolve_handle(node)
-        raise WireError(f"unknown value tag {tag!r}")
+        if not (isinstance(v, list) and len(v) == 2 and all(type(x) in (int, float) for x in v)):
+            raise WireError("bad complex")
+        return complex(v[0], v[1])
+
+    def _bytes(self, node: dict, depth: int) -> bytes | bytearray:
+        raw = self._buf(node.get("b"))
+        return bytearray(raw) if node.get("mut") else raw
+
+    def _tuple(self, node: dict, depth: int) -> tuple:
+        return tuple(self._list(node.get("v"), depth))
+
+    def _plain_list(self, node: dict, depth: int) -> list:
+        out: list = []
+        self._remember(node, out)
+        out.extend(self._list(node.get("v"), depth))
+        return out
+
+    def _dict(self, node: dict, depth: int) -> dict:
+        keys = self._list(node.get("keys"), depth)
+        vals = self._list(node.get("v"), depth)
+        if len(keys) != len(vals):
+            raise WireError("bad dict")
+        out: dict = {}
+        self._remember(node, out)
+        try:
+            for key, val in zip(keys, vals):
+                out[key] = val
+        except TypeError:
+            raise WireError("unhashable dict key") from None
+        return out
+
+    def _set(self, node: dict, depth: int) -> set | frozenset:
+        try:
+            items = self._list(node.get("v"), depth)
+            return frozenset(items) if node.get("frozen") else set(items)
+        except TypeError:
+            raise WireError("unhashable set element") from None
+
+    def _slice(self, node: dict, depth: int) -> slice:
+        parts = self._list(node.get("v"), depth)
+        if len(parts) != 3:
+            raise WireError("bad slice")
+        return slice(*parts)
+
+    def _ellipsis(self, node: dict, depth: int) -> Any:
+        return Ellipsis
+
+    def _range(self, node: dict, depth: int) -> range:
+        v = node.get("v")
+        if not (isinstance(v, list) and len(v) == 3 and all(type(x) is int for x in v)) or v[2] == 0:
+            raise WireError("bad range")
+        return range(*v)
+
+    def _generator(self, node: dict, depth: int) -> Any:
+        state = self.decode(node.get("state"), depth + 1)
+        return self._remember(node, make_rng(node.get("kind"), state))
+
+    def _dtype(self, node: dict, depth: int) -> np.dtype:
+        return safe_dtype(node.get("v"))
+
+    def _type(self, node: dict, depth: int) -> type:
+        v = node.get("v")
+        if not isinstance(v, str) or v not in _TYPES:
+            raise WireError(f"type {str(v)[:40]!r} cannot be sent")
+        return _TYPES[v]
+
+    def _linked_generator(self, node: dict, depth: int) -> Any:
+        if self.resolve_rng is None or not isinstance(node.get("id"), int):
+            raise WireError("unexpected generator reference")
+        return self.resolve_rng(node["id"])
+
+    def _back_reference(self, node: dict, depth: int) -> Any:
+        k = node.get("id")
+        if not isinstance(k, int) or k not in self.tracked:
+            raise WireError("bad back-reference")
+        return self.tracked[k]
+
+    def _reference(self, node: dict, depth: int) -> Any:
+        if self.resolve_ref is None or not isinstance(node.get("id"), int):
+            raise WireError("unexpected reference")
+        return self.resolve_ref(node["id"])
+
+    def _handle(self, node: dict, depth: int) -> Any:
+        if self.resolve_handle is None:
+            raise WireError("unexpected handle")
+        return self.resolve_handle(node)
+
+    _BY_TAG: dict[str, Callable[["Decoder", dict, int], Any]] = {
+        "a": _array, "ao": _object_array, "s": _scalar, "c": _complex, "y": _bytes, "t": _tuple,
+        "l": _plain_list, "d": _dict, "set": _set, "sl": _slice, "el": _ellipsis, "rg": _range,
+        "rng": _generator, "dt": _dtype, "ty": _type, "lr": _linked_generator, "m": _back_reference,
+        "r": _reference, "h": _handle, "cb": _handle,
+    }
 
     def decode_list(self, v: Any) -> list:
         """A list of values (WireError if ``v`` is not a list)."""
@@ -527,6 +567,46 @@ class Decoder:
         if not isinstance(v, list):
             raise WireError("malformed value")
         return [self.decode(x, depth + 1) for x in v]
+
+
+# ---------------------------------------------------------------------------
+# errors, shared by both sides
+# ---------------------------------------------------------------------------
+def describe_error(err: BaseException, *, with_traceback: bool = True, limit: int = 20000) -> dict:
+    """An exception as plain data: ``{"ename", "evalue", "module"[, "tb"]}``, each cut to ``limit``
+    characters. The judge sends none of its tracebacks to the kernel (``with_traceback=False``)."""
+    try:
+        evalue = str(err)
+    except Exception:  # noqa: BLE001 - a student's __str__ may raise
+        evalue = "<unprintable>"
+    out = {"ename": type(err).__name__, "evalue": evalue[:limit], "module": getattr(type(err), "__module__", "")}
+    if with_traceback:
+        import traceback
+
+        tb = "".join(traceback.format_exception(type(err), err, err.__traceback__, limit=-8))
+        out["tb"] = tb[-limit:]
+    return out
+
+
+def builtin_type(name: Any, base: type) -> type | None:
+    """The built-in (or NumPy) subclass of ``base`` named ``name``, looked up, never imported."""
+    import builtins
+
+    name = str(name)[:100]
+    found = getattr(builtins, name, None)
+    if not (isinstance(found, type) and issubclass(found, base)):
+        found = _numpy_types().get(name)
+    return found if isinstance(found, type) and issubclass(found, base) else None
+
+
+def _numpy_types() -> dict:
+    """NumPy's own exception and warning classes, by name."""
+    found = {"LinAlgError": np.linalg.LinAlgError}
+    ex = getattr(np, "exceptions", None)
+    for name in ("AxisError", "ComplexWarning", "VisibleDeprecationWarning", "RankWarning"):
+        if ex is not None and hasattr(ex, name):
+            found[name] = getattr(ex, name)
+    return found
 
 
 # ---------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote_plus
 
 from coursekit.instructor.store.atomic import replace_folder
-from coursekit.instructor.course import Course
+from coursekit.instructor.course import Course, MissingInput
 from coursekit.instructor.intake.deadlines import format_time, parse_time
 
 __all__ = ["collect", "Plan", "Placement", "format_plan", "CANVAS", "MOODLE", "MAX_FILE_BYTES",
@@ -295,7 +295,7 @@ def collect(course: Course, assignment: str, source: Path, *, kind: str = "auto"
     release = course.release / assignment
     notebooks = sorted(p.name for p in release.glob("*.ipynb"))
     if not notebooks:
-        raise FileNotFoundError(f"no release notebooks in {release}: unknown assignment {assignment!r}?")
+        raise MissingInput(f"no release notebooks in {release}: unknown assignment {assignment!r}?")
     pattern = re.compile(regex) if regex else None
     if pattern is not None and not ({"file"} <= set(pattern.groupindex)
                                     and ({"student", "lms_id"} & set(pattern.groupindex))):

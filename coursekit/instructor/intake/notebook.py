@@ -26,6 +26,8 @@ from typing import Any
 
 import nbformat
 
+from coursekit.instructor.markers import Markers
+
 __all__ = ["NotebookSpec", "Intake", "read_submission", "unit_names"]
 
 MAX_NOTEBOOK_BYTES = 64 << 20
@@ -41,6 +43,7 @@ class NotebookSpec:
     points: dict[str, float]                    # grade id -> points, for grade cells
     solutions: list[str]                        # grade ids of solution cells
     units: list[str] = field(default_factory=list)  # names the solution cells define
+    markers: dict | None = None                 # the course's delimiters (Markers.to_dict); None: nbgrader's
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -87,17 +90,10 @@ def unit_names(sources: list[str]) -> list[str]:
     return names
 
 
-def visible_part(source: str) -> str:
-    """A test cell as released: without its ``BEGIN/END HIDDEN TESTS`` region (nbgrader's rule)."""
-    out, hidden = [], False
-    for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
-            hidden = True
-        elif "END HIDDEN TESTS" in line:
-            hidden = False
-        elif not hidden:
-            out.append(line)
-    return "\n".join(out)
+def visible_part(source: str, markers: dict | None = None) -> str:
+    """A test cell as released: without its hidden-test regions (nbgrader's rule, with the
+    course's delimiters ``markers``, :meth:`Markers.to_dict`; nbgrader's defaults if None)."""
+    return Markers.from_dict(markers).visible_part(source)
 
 
 def _same_code(a: str, b: str) -> bool:
@@ -182,7 +178,7 @@ def read_submission(path, spec: NotebookSpec) -> Intake:
                 if ctype != src["cell_type"]:
                     problems.append(f"the cell {gid!r} was changed from {src['cell_type']} to {ctype}; "
                                     "it was restored.")
-                elif not (_same_code(source, src["source"]) or _same_code(source, visible_part(src["source"]))):
+                elif not (_same_code(source, src["source"]) or _same_code(source, visible_part(src["source"], spec.markers))):
                     what = "emptied" if not source.strip() else "edited"
                     problems.append(f"the locked cell {gid!r} was {what}; the original was restored.")
                 rows.append(("locked", gid))

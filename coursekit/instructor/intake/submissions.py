@@ -7,22 +7,20 @@ implementation, to check that grading catches it).
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import nbformat
 
 from coursekit.instructor.course import Course
+from coursekit.instructor.markers import Markers
 
 __all__ = ["solved_sources", "build_submission", "strip_solution_markers"]
 
-_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
-
-
-def strip_solution_markers(source: str) -> str:
-    """The solved code of a cell without its ``### BEGIN/END SOLUTION`` lines."""
-    return "\n".join(line for line in source.splitlines() if not _MARKER.match(line))
+def strip_solution_markers(source: str, markers: Markers | None = None) -> str:
+    """The solved code of a cell without its solution delimiter lines (``markers``: the
+    course's, nbgrader's defaults if None)."""
+    return (markers or Markers.default()).strip_solution_delimiters(source)
 
 
 def _grade_id(cell) -> str | None:
@@ -32,7 +30,8 @@ def _grade_id(cell) -> str | None:
 def solved_sources(course: Course, assignment: str, notebook: str) -> dict[str, str]:
     """``{unit: solved code}`` for every solution cell of a source notebook."""
     nb = nbformat.read(course.solutions / assignment / notebook, as_version=4)
-    return {_grade_id(c): strip_solution_markers(c.source) for c in nb.cells
+    markers = Markers.of_course(course)
+    return {_grade_id(c): strip_solution_markers(c.source, markers) for c in nb.cells
             if c.get("metadata", {}).get("nbgrader", {}).get("solution") and _grade_id(c)}
 
 

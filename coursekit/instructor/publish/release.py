@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from coursekit.instructor.course import Course
+from coursekit.instructor.course import Course, MissingInput
 
 __all__ = ["release", "stale_files"]
 
@@ -22,7 +22,7 @@ def release(course: Course, assignments: list[str] | None = None) -> list[str]:
     done = []
     for assignment in assignments or course.assignments():
         if not (course.solutions / assignment).is_dir():
-            raise FileNotFoundError(f"no solutions/{assignment}/: known assignments are "
+            raise MissingInput(f"no solutions/{assignment}/: known assignments are "
                                     f"{', '.join(course.assignments())}")
         course.nbgrader("generate_assignment", assignment, "--force",
                         log=course.root / "autograded" / ".logs" / f"release-{assignment}.log")

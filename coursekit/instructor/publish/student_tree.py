@@ -43,18 +43,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from coursekit.instructor.course import Course
+from coursekit.instructor.course import Course, MissingInput
+from coursekit.instructor.markers import Markers
 
 __all__ = ["StudentTree", "write_student_tree", "leaks", "binder_url", "kit_source",
            "declared_files", "solution_texts", "FORBIDDEN_TEXT", "MARKER_FILE", "KIT_FILES",
            "STUDENT_GRADING_MODULES"]
 
-#: nbgrader's markers of solutions and hidden tests. No notebook of a student tree may
-#: contain them anywhere, and no other file may hold a marker line (``### BEGIN SOLUTION``);
-#: the kit's own code may still *mention* them (it parses them when grading).
-#: (Spelled in two parts, so that this very file, which goes into the tree, holds none.)
-FORBIDDEN_TEXT = tuple(f"{edge} {what}" for what in ("SOLUTION", "HIDDEN TESTS")
-                       for edge in ("BEGIN", "END"))
+#: nbgrader's default markers of solutions and hidden tests (``begin solution, end solution,
+#: begin hidden, end hidden``; a course may configure others: :class:`Markers`). No notebook
+#: of a student tree may contain them anywhere, and no other file may hold a marker line;
+#: the kit's own code may still *mention* them. (Read from nbgrader, never spelled here,
+#: so that no file of the kit holds a marker line.)
+FORBIDDEN_TEXT = Markers.default().all
 #: Names that must not occur anywhere in a student tree (instructor-side folders and files).
 FORBIDDEN_NAMES = ("solutions", "source", "submitted", "autograded", "feedback", "coursekit-feedback",
                    "exchange", "downloaded", "gradebook.db", "nbgrader_config.py", "tests", "mutants",
@@ -112,7 +113,7 @@ def kit_source(course: Course) -> Path:
         if ((folder / "pyproject.toml").is_file() and (folder / "coursekit" / "__init__.py").is_file()
                 and (folder / "binder" / "requirements.txt").is_file()):
             return folder
-    raise FileNotFoundError(
+    raise MissingInput(
         "cannot find the coursekit source (pyproject.toml, coursekit/, binder/) at the course "
         f"root {course.root} or beside the imported package: write the student tree from the "
         "kit's repository or from an editable install (pip install -e .)")
@@ -156,10 +157,9 @@ def _readme(tree_root: Path, assignments, notebooks, binder_repo, python_version
         assignment_rows="\n".join(rows), python_version=python_version)
 
 
-def _marker_lines(text: str) -> list[str]:
-    """Lines of ``text`` that are nbgrader marker lines (``### BEGIN SOLUTION`` and co)."""
-    return [line.strip() for line in text.splitlines()
-            if line.strip().lstrip("#").strip() in FORBIDDEN_TEXT]
+def _marker_lines(text: str, markers: Markers) -> list[str]:
+    """Lines of ``text`` that are nothing but an nbgrader marker (and comment marks)."""
+    return [line.strip() for line in text.splitlines() if markers.is_bare_marker_line(line)]
 
 
 def _normalized(text: str) -> str:
@@ -167,28 +167,26 @@ def _normalized(text: str) -> str:
     return "\n".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-_SOLUTION_BLOCK = re.compile(r"^[ \t]*#+[ \t]*BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*#+[ \t]*END SOLUTION",
-                             re.M | re.S)
-
-
-def solution_texts(solutions: Path) -> list[str]:
+def solution_texts(solutions: Path, markers: Markers | None = None) -> list[str]:
     """The text of every solution in the solved notebooks under ``solutions`` (normalised).
 
-    A solution cell's body between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (the
-    whole cell when it has no markers: a written answer). Left out: bodies shorter than
-    :data:`MIN_SOLUTION_CHARS`, and bodies that the solved notebooks also give away outside
-    any solution (given code of a later assignment), which the release rightly contains.
+    A solution cell's body between the begin and end solution markers (``markers``: the
+    course's, nbgrader's defaults if None; the whole cell when it has none: a written
+    answer). Left out: bodies shorter than :data:`MIN_SOLUTION_CHARS`, and bodies that the
+    solved notebooks also give away outside any solution (given code of a later
+    assignment), which the release rightly contains.
     """
     import nbformat
 
+    markers = markers or Markers.default()
     bodies, given = [], []
     for path in sorted(Path(solutions).glob("*/*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
             meta = cell.get("metadata", {}).get("nbgrader", {})
             if meta.get("solution"):
-                found = _SOLUTION_BLOCK.findall(cell.source)
+                found = markers.solution_bodies(cell.source)
                 bodies += found if found else [cell.source]
-                given.append(_normalized(_SOLUTION_BLOCK.sub("", cell.source)))
+                given.append(_normalized(markers.without_solutions(cell.source)))
             else:
                 given.append(_normalized(cell.source))
     published = "\n".join(given)
@@ -238,7 +236,8 @@ def _kit_allowed(rel: PurePosixPath) -> bool:
             and rel.stem in STUDENT_GRADING_MODULES)
 
 
-def leaks(root: str | Path, solutions: str | Path | None = None) -> list[str]:
+def leaks(root: str | Path, solutions: str | Path | None = None,
+          markers: Markers | None = None) -> list[str]:
     """What in the tree at ``root`` must not reach students (empty: nothing).
 
     Any file or folder named like an instructor-side one (``solutions``,
@@ -246,9 +245,11 @@ def leaks(root: str | Path, solutions: str | Path | None = None) -> list[str]:
     grades; a database (by name or sqlite's magic bytes); a notebook containing a
     solution or hidden-test marker, any other file with a marker line; and, given the
     course's ``solutions`` folder, the text of any of its solutions (:func:`solution_texts`).
+    ``markers``: the course's (:meth:`Markers.of_course`); nbgrader's defaults if None.
     """
     root = Path(root)
-    secrets = solution_texts(Path(solutions)) if solutions is not None else []
+    markers = markers or Markers.default()
+    secrets = solution_texts(Path(solutions), markers) if solutions is not None else []
     found = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
@@ -272,9 +273,9 @@ def leaks(root: str | Path, solutions: str | Path | None = None) -> list[str]:
         if columns:
             found.append(f"{where}: a table of grades (columns {columns})")
         if path.suffix == ".ipynb":
-            found += [f"{where}: contains {m!r}" for m in FORBIDDEN_TEXT if m in text]
+            found += [f"{where}: contains {m!r}" for m in markers.all if m in text]
         else:
-            found += [f"{where}: marker line {m!r}" for m in _marker_lines(text)]
+            found += [f"{where}: marker line {m!r}" for m in _marker_lines(text, markers)]
         if secrets:
             readable = (_notebook_text(text) or text) if path.suffix == ".ipynb" else text
             searched = _normalized(readable)
@@ -381,7 +382,7 @@ def _copy_kit(kit: Path, into: Path) -> None:
     for rel in wanted:
         source = src.joinpath(*rel.parts)
         if not source.is_file() or source.is_symlink():
-            raise FileNotFoundError(f"the student tree needs coursekit/{rel}, which is missing "
+            raise MissingInput(f"the student tree needs coursekit/{rel}, which is missing "
                                     f"from {src}")
         target = into / "coursekit" / Path(*rel.parts)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -433,7 +434,7 @@ def write_student_tree(course: Course, dest: str | Path, assignments: list[str] 
             release = course.release / assignment
             sources = sorted(p for p in release.glob("*.ipynb") if not p.is_symlink())
             if not sources:
-                raise FileNotFoundError(f"no release notebook in {release}: run "
+                raise MissingInput(f"no release notebook in {release}: run "
                                         f"`coursekit release {assignment}` first")
             out = staged / "assignments" / assignment
             for nb in sources:
@@ -451,7 +452,7 @@ def write_student_tree(course: Course, dest: str | Path, assignments: list[str] 
                     _python_version(kit / "binder")), encoding="utf-8")
         (staged / MARKER_FILE).write_text(
             "Written by `coursekit release --student-dir`; safe to replace by a new run.\n")
-        found = leaks(staged, course.solutions) + _missing_imports(staged, kit)
+        found = leaks(staged, course.solutions, Markers.of_course(course)) + _missing_imports(staged, kit)
         if found:
             raise RuntimeError("the student tree would leak instructor material or miss what "
                                "it needs (nothing was written):\n  " + "\n  ".join(found))

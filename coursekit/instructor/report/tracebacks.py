@@ -13,26 +13,21 @@ import re
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from coursekit.instructor.markers import Markers
+
 __all__ = ["ShortTracebacks"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def _hidden_lines(source: str) -> set[str]:
-    lines, inside = set(), False
-    for line in source.splitlines():
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        elif inside and len(line.strip()) > 8:
-            lines.add(line.strip())
-    return lines
+def _hidden_lines(source: str, markers: Markers) -> set[str]:
+    """The hidden-test lines of a test cell long enough to recognise in a traceback."""
+    return {line.strip() for line in markers.hidden_lines(source) if len(line.strip()) > 8}
 
 
-def _keep(entry: str, hidden: set[str]) -> bool:
+def _keep(entry: str, hidden: set[str], markers: Markers) -> bool:
     plain = _ANSI.sub("", entry)
-    if "HIDDEN TESTS" in plain:  # the markers themselves say where hidden code is
+    if markers.begin_hidden in plain or markers.end_hidden in plain:  # they say where hidden code is
         return False
     if "coursekit/grading/" in plain or "coursekit\\grading\\" in plain:
         return False
@@ -44,16 +39,23 @@ class ShortTracebacks(Preprocessor):
 
     enabled = Bool(True).tag(config=True)
 
+    def _markers(self) -> Markers:
+        """The course's hidden-test delimiters, from the config nbgrader runs this with."""
+        if getattr(self, "_markers_cache", None) is None:
+            self._markers_cache = Markers.from_config(self.config)
+        return self._markers_cache
+
     def preprocess_cell(self, cell, resources, index):
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.cell_type != "code" or not meta.get("grade"):
             return cell, resources
-        hidden = _hidden_lines(cell.source)
+        markers = self._markers()
+        hidden = _hidden_lines(cell.source, markers)
         for output in cell.get("outputs", []):
             if output.get("output_type") != "error":
                 continue
             message = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
-            kept = [e for e in output.get("traceback", []) if _keep(e, hidden)]
+            kept = [e for e in output.get("traceback", []) if _keep(e, hidden, markers)]
             if not kept or _ANSI.sub("", kept[-1]).strip() != message.strip():
                 kept.append(message)
             output["traceback"] = kept

@@ -22,7 +22,7 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
-from coursekit.instructor.course import Course
+from coursekit.instructor.course import Course, MissingInput
 from coursekit.instructor.store.gradebook import GradebookUnreadable, check_gradebook, check_sqlite_file, sqlite_path
 
 __all__ = ["backup_gradebook", "list_backups", "restore_gradebook", "backup_dir", "KEEP",
@@ -109,14 +109,14 @@ def _resolve_backup(course: Course, backup: str | os.PathLike | None) -> Path:
     backups = list_backups(course)
     if backup is None:
         if not backups:
-            raise FileNotFoundError(f"no gradebook backup in {backup_dir(course)} "
+            raise MissingInput(f"no gradebook backup in {backup_dir(course)} "
                                     "(one is made before each `coursekit grade`)")
         return backups[-1]
     candidate = Path(backup)
     for option in (candidate, backup_dir(course) / candidate.name):
         if option.is_file():
             return option
-    raise FileNotFoundError(f"no backup {backup}: `coursekit gradebook backups` lists them")
+    raise MissingInput(f"no backup {backup}: `coursekit gradebook backups` lists them")
 
 
 def restore_gradebook(course: Course, backup: str | os.PathLike | None = None) -> tuple[Path, Path | None]:

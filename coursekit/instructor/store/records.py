@@ -32,6 +32,7 @@ from pathlib import Path
 from coursekit.instructor.store.atomic import replace_folder
 from coursekit.instructor.course import Course
 from coursekit.instructor.intake.notebook import NotebookSpec, unit_names
+from coursekit.instructor.markers import Markers
 
 __all__ = ["load_specs", "record_path", "read_record", "is_complete", "write_result", "specs_digest",
            "submission_fingerprint"]
@@ -45,6 +46,7 @@ def load_specs(course: Course, assignment: str) -> list[NotebookSpec]:
     from coursekit.instructor.store.gradebook import open_gradebook
 
     specs = []
+    markers = Markers.of_course(course).to_dict()
     with open_gradebook(course) as gb:
         a = gb.find_assignment(assignment)
         for nb in sorted(a.notebooks, key=lambda n: n.name):
@@ -61,7 +63,7 @@ def load_specs(course: Course, assignment: str) -> list[NotebookSpec]:
                         order.append(gid)
             order += [g for g in cells if g not in order]
             units = unit_names([cells[g]["source"] for g in order if g in solutions])
-            specs.append(NotebookSpec(nb.name, order, cells, points, solutions, units))
+            specs.append(NotebookSpec(nb.name, order, cells, points, solutions, units, markers))
     return specs
 
 

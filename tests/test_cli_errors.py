@@ -1,0 +1,46 @@
+"""``coursekit`` says a user's mistake in one line (exit 2) and lets its own bugs surface."""
+import pytest
+
+from coursekit import cli
+from coursekit.instructor.course import MissingInput, UserError
+
+
+@pytest.fixture
+def course_dir(tmp_path, monkeypatch):
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.source_directory = 'solutions'\n")
+    (tmp_path / "solutions" / "a1").mkdir(parents=True)
+    (tmp_path / "solutions" / "a1" / "nb.ipynb").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_user_errors_are_one_line_and_exit_2(course_dir, capsys, monkeypatch):
+    assert cli.main(["extend", "ada", "no_such_assignment", "--until", "2030-01-01 00:00 UTC"]) == 2
+    assert "coursekit extend: unknown assignment 'no_such_assignment'" in capsys.readouterr().err
+    assert cli.main(["collect", "a1", str(course_dir / "missing.zip")]) == 2
+    assert "missing.zip" in capsys.readouterr().err
+    monkeypatch.chdir(course_dir.parent)            # no nbgrader_config.py here or above
+    assert cli.main(["similarity", "a1"]) == 2
+    assert "no nbgrader_config.py" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bug", [KeyError("params"), FileNotFoundError("an internal cache file"),
+                                 ValueError("bad shape"), AttributeError("x")])
+def test_a_bug_of_coursekit_is_not_reported_as_a_user_error(course_dir, monkeypatch, bug):
+    def broken(args):
+        raise bug
+
+    monkeypatch.setattr(cli, "cmd_similarity", broken)
+    with pytest.raises(type(bug)):
+        cli.main(["similarity", "a1"])
+
+
+def test_missing_input_is_a_user_error_and_still_a_file_not_found_error(course_dir, monkeypatch, capsys):
+    def refused(args):
+        raise MissingInput("no submission at submitted/ada/a1/")
+
+    monkeypatch.setattr(cli, "cmd_similarity", refused)
+    assert cli.main(["similarity", "a1"]) == 2
+    assert capsys.readouterr().err.strip() == "coursekit similarity: no submission at submitted/ada/a1/"
+    assert issubclass(MissingInput, FileNotFoundError) and issubclass(MissingInput, UserError)

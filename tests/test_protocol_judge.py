@@ -59,6 +59,18 @@ def test_hooks_reach_the_kernel_and_are_removed_after(reference_dep):
     assert "dep" not in globals()
 
 
+def test_the_test_cells_own_names_see_the_reference_too(reference_dep):
+    """One bug, one charge, as in plain nbgrader: a test comparing ``unit`` with ``dep`` inside
+    ``with_reference('dep')`` compares with the reference's ``dep``, not the student's wrong one."""
+    score, scored, *_ = grades([
+        ("setup", "setup", SETUP),
+        ("answer", "solution", STUDENT),
+        ("test_unit_vs_dep", "test", "with with_reference('dep'):\n    assert unit(3) == 2 * dep(3), dep(3)\n"
+                                     "assert dep(3) == -1   # the student's dep is back in the test too"),
+    ])
+    assert score == {"test_unit_vs_dep": 1}, scored
+
+
 def test_with_reference_restores_an_absent_name(reference_dep):
     score, scored, *_ = grades([
         ("setup", "setup", SETUP),

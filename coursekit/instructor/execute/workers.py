@@ -144,6 +144,9 @@ def _judge_child(task: dict, fd: int) -> None:
 
 def run_task(task: dict) -> dict:
     """Fork a judge for ``task`` and wait for its result (with a hard time limit)."""
+    from coursekit.instructor.execute import zygote
+
+    zygote.ensure(task)        # kernels forked from a warm template (a new process: none of this one's memory)
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:

@@ -9,7 +9,8 @@
    plain ``nbgrader autograde`` (serial, its own kernel per notebook), the other by ``coursekit
    grade --jobs N`` (sandboxed). A fresh course also runs coursekit's preflight (the reference and
    the blank release graded first, remembered afterwards for later runs); the ratio is printed with
-   and without it. Scores must agree test by test.
+   and without it. Scores must agree test by test. ``--without-zygote`` also grades a third copy
+   with ``COURSEKIT_ZYGOTE=0`` (every kernel a new Python: the cost before the warm template).
 2. **Self-check** (``coursekit check`` in the time of one notebook run): the solved notebook run
    by ``coursekit check NB`` (a student's command, a fresh process) against ``jupyter nbconvert
    --execute`` of the same notebook (also a fresh process) and against nbclient executing it in
@@ -79,27 +80,37 @@ def build_course(where: Path, assignment: str, n: int) -> Course:
     return course
 
 
-def _run(argv: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
+def _run(argv: list[str], cwd: Path, **env) -> tuple[float, subprocess.CompletedProcess]:
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=_env(), capture_output=True, text=True)
+    proc = subprocess.run(argv, cwd=cwd, env=dict(_env(), **env), capture_output=True, text=True)
     return time.perf_counter() - start, proc
 
 
-def bench_grading(tmp: Path, assignment: str, n: int, jobs: int) -> None:
+def _coursekit(course: Course, assignment: str, jobs: int, **env) -> tuple[float, float]:
+    """``(seconds, of which preflight)`` of ``coursekit grade --jobs N`` on a fresh course."""
+    took, proc = _run([sys.executable, "-m", "coursekit.cli", "grade", assignment, "--jobs", str(jobs)],
+                      course.root, **env)
+    if proc.returncode != 0:
+        raise SystemExit(f"coursekit grade failed:\n{proc.stdout}\n{proc.stderr}")
+    m = re.search(r"preflight: .* in ([0-9.]+) s: OK", proc.stdout)
+    return took, float(m.group(1)) if m else 0.0
+
+
+def bench_grading(tmp: Path, assignment: str, n: int, jobs: int, without_zygote: bool) -> None:
     print(f"== throughput: {n} submissions of {assignment} ==")
     plain_course = build_course(tmp / "plain", assignment, n)
     ours_course = build_course(tmp / "coursekit", assignment, n)
+    cold_course = build_course(tmp / "coursekit-exec", assignment, n) if without_zygote else None
     print(f"machine: {_load()} before timing")
+    if cold_course is not None:     # kernels exec'd one by one, no warm template (as before the zygote)
+        t_cold, pre_cold = _coursekit(cold_course, assignment, jobs, COURSEKIT_ZYGOTE="0")
+        print(f"  coursekit grade --jobs {jobs}, COURSEKIT_ZYGOTE=0  {t_cold:7.1f} s   (of which preflight "
+              f"{pre_cold:.1f} s)")
     t_plain, proc = _run([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], plain_course.root)
     if proc.returncode != 0:
         print("  (nbgrader reported errors)", proc.stdout[-300:], proc.stderr[-300:])
     print(f"  nbgrader autograde (serial)   {t_plain:7.1f} s   ({t_plain / n:.2f} s per submission)")
-    t_ours, proc = _run([sys.executable, "-m", "coursekit.cli", "grade", assignment, "--jobs", str(jobs)],
-                        ours_course.root)
-    if proc.returncode != 0:
-        raise SystemExit(f"coursekit grade failed:\n{proc.stdout}\n{proc.stderr}")
-    m = re.search(r"preflight: .* in ([0-9.]+) s: OK", proc.stdout)
-    pre = float(m.group(1)) if m else 0.0
+    t_ours, pre = _coursekit(ours_course, assignment, jobs)
     print(f"  coursekit grade --jobs {jobs}      {t_ours:7.1f} s   (of which preflight {pre:.1f} s)")
     print(f"machine: {_load()} after timing")
     ratio = t_plain / t_ours
@@ -110,7 +121,13 @@ def bench_grading(tmp: Path, assignment: str, n: int, jobs: int) -> None:
     print(f"  ratio nbgrader / coursekit: {ratio:.2f}x with the preflight, {ratio_warm:.2f}x without "
           f"(a later run: the preflight is remembered) -- target {TARGET_JOBS}x: "
           f"{'MET' if ratio >= TARGET_JOBS else 'met without the preflight only' if ratio_warm >= TARGET_JOBS else 'NOT met'}")
-    print("  same score on every test:", "yes" if same else
+    if cold_course is not None:
+        print(f"  ratio nbgrader / coursekit with COURSEKIT_ZYGOTE=0: {t_plain / t_cold:.2f}x with the preflight, "
+              f"{t_plain / max(1e-9, t_cold - pre_cold):.2f}x without")
+        cold = {r.student: r.tests for r in read_results(cold_course, assignment)}
+        print("  same score with and without the zygote:", "yes" if cold == ours else
+              f"NO: {sorted(s for s in set(cold) | set(ours) if cold.get(s) != ours.get(s))}")
+    print("  same score as nbgrader on every test:", "yes" if same else
           f"NO: {sorted(s for s in set(plain) | set(ours) if plain.get(s) != ours.get(s))}")
 
 
@@ -164,12 +181,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-grade", action="store_true")
     parser.add_argument("--skip-check", action="store_true")
+    parser.add_argument("--without-zygote", action="store_true",
+                        help="also grade a third copy with COURSEKIT_ZYGOTE=0 (kernels exec'd: the cost before)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch courses")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     try:
         if not args.skip_grade:
-            bench_grading(tmp, args.assignment, args.students, args.jobs)
+            bench_grading(tmp, args.assignment, args.students, args.jobs, args.without_zygote)
         if not args.skip_check:
             bench_check(tmp, args.assignment, args.repeat)
         return 0

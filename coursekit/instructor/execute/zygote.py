@@ -258,6 +258,7 @@ def zygote_main(fd: int) -> None:
             pass
     from coursekit.instructor.execute import sandbox  # noqa: F401 - the launcher's code
 
+    _warm_shell()
     sock = socket.socket(fileno=fd)
     sock.sendall(b"ready")
     children: dict[int, tuple[int, int]] = {}          # launcher pid -> (status fd, lifeline fd)
@@ -282,6 +283,33 @@ def zygote_main(fd: int) -> None:
                 sock.send(json.dumps(reply).encode())
             except OSError:
                 pass
+
+
+def _warm_shell() -> None:
+    """Make and drop one IPython shell: the modules IPython imports only then are loaded once here.
+    (Its profile folder goes to a scratch folder, removed; each kernel makes its own shell.)"""
+    import shutil
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix="coursekit-zygote-")
+    old = os.environ.get("IPYTHONDIR")
+    os.environ["IPYTHONDIR"] = scratch
+    try:
+        from IPython.core.interactiveshell import InteractiveShell
+
+        from coursekit.instructor.execute.capture import Collector, make_shell
+
+        make_shell(lambda: Collector(1))
+        type(InteractiveShell.instance()).clear_instance()
+        InteractiveShell.clear_instance()
+    except Exception:  # noqa: BLE001 - only a warm-up
+        pass
+    finally:
+        if old is None:
+            os.environ.pop("IPYTHONDIR", None)
+        else:
+            os.environ["IPYTHONDIR"] = old
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _readable_data(fd: int) -> bool:

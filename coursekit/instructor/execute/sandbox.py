@@ -22,6 +22,9 @@ Process tree: judge -> launcher (host side, forwards interrupts, reports the
 exit status) -> init (PID 1 of the namespace: builds the root, drops
 privileges, reaps) -> the kernel. Each dies with its parent, and the kernel
 dies with the namespace, so killing the launcher leaves nothing running.
+With ``namespaces``, the launcher is usually forked from the worker's warm
+template instead (:mod:`.zygote`: libraries already imported, the kernel is not
+exec'd); everything from the launcher down is the same.
 
 Three isolation levels (``isolation=``):
 

@@ -18,8 +18,10 @@ the kernel's own environment (not the grader's), in ``/``, and it never reads a 
 notebook, a test or a solution: a request to it is one message of file descriptor numbers
 and a nonce; the sandbox's configuration travels from the judge to the forked launcher
 through a pipe the zygote never reads. A kernel's memory therefore holds its own sandbox
-configuration (its own files' paths, the names of the hidden folders) and no other
-submission's data.
+configuration (its own files' host paths, the folders bound into its root) and no other
+submission's data. As with any fork server, the kernels of one worker share the zygote's
+address-space layout and ``str`` hash seed (nothing a kernel can use against another: they
+share no process, file or memory).
 
 Lifetimes: the zygote dies with its worker (``PR_SET_PDEATHSIG``); each launcher dies with
 the zygote, and also when its judge dies: the judge holds the only write end of a

@@ -134,30 +134,67 @@ def _output_bytes(cell) -> int:
     return len(json.dumps(cell.get("outputs", [])))
 
 
-def check_notebook(path: str | os.PathLike, cell_timeout: float | None = None) -> CheckReport:
-    """Run the notebook in a fresh kernel and score its visible tests (see the module docstring)."""
-    import nbformat
-    from nbclient import NotebookClient
+def _start_kernel(cwd: str):
+    """A fresh ``python3`` kernel started now, as nbclient would start it (its history in memory),
+    so that it boots while this process imports the notebook libraries."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
 
-    from .grading.units import unit_of
+    km = AsyncKernelManager(kernel_name="python3")
+    run_sync(km.start_kernel)(extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=cwd)
+    return km
+
+
+def _import_nbgrader() -> None:
+    """nbgrader's scoring rule is imported while the notebook runs (importing nbgrader takes seconds)."""
+    try:
+        import nbgrader.utils  # noqa: F401
+    except Exception:  # noqa: BLE001 - determine_grade falls back to the same rule
+        pass
+
+
+def check_notebook(path: str | os.PathLike, cell_timeout: float | None = None) -> CheckReport:
+    """Run the notebook in a fresh kernel and score its visible tests (see the module docstring).
+
+    The kernel starts first, then this process imports nbformat and nbclient and reads the
+    notebook while it boots; nbgrader is imported in a thread while the cells run."""
+    import threading
 
     path = Path(path)
     if path.stat().st_size > MAX_NOTEBOOK_BYTES:
         raise ValueError(f"{path} is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB: grading would not run it")
-    nb = nbformat.read(path, as_version=4)
-    timeout = cell_timeout or _course_timeout(path)
+    start = time.perf_counter()
     env_backend = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "Agg"
-    client = NotebookClient(nb, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
-                            kernel_name="python3", resources={"metadata": {"path": str(path.parent.resolve())}})
-    start = time.perf_counter()
+    km = None
     try:
-        client.execute()
+        km = _start_kernel(str(path.parent.resolve()))
+        loader = threading.Thread(target=_import_nbgrader, daemon=True)
+        loader.start()
+        import nbformat
+        from nbclient import NotebookClient
+
+        nb = nbformat.read(path, as_version=4)
+        timeout = cell_timeout or _course_timeout(path)
+        client = NotebookClient(nb, km=km, timeout=timeout, interrupt_on_timeout=True, allow_errors=True,
+                                kernel_name="python3", resources={"metadata": {"path": str(path.parent.resolve())}})
+        client.execute(cleanup_kc=True)
+        km = None                       # nbclient shut it down
+        loader.join()
     finally:
+        if km is not None:              # the notebook could not be read or run: stop the kernel
+            from jupyter_core.utils import run_sync
+
+            try:
+                run_sync(km.shutdown_kernel)(now=True)
+            except Exception:  # noqa: BLE001
+                pass
         if env_backend is None:
             os.environ.pop("MPLBACKEND", None)
         else:
             os.environ["MPLBACKEND"] = env_backend
+    from .grading.units import unit_of
+
     report = CheckReport(path, time.perf_counter() - start, timeout)
     units = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
              if c.get("metadata", {}).get("nbgrader", {}).get("solution")

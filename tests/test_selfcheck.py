@@ -73,3 +73,30 @@ def test_timeout_per_cell(tmp_path):
     assert report.passed
     assert any(e.startswith("cell 1:") and ("KeyboardInterrupt" in e or "Timeout" in e) for e in report.own_errors), \
         report.own_errors
+
+
+def _children() -> set[int]:
+    pids = set()
+    for tid in os.listdir(f"/proc/{os.getpid()}/task"):
+        with open(f"/proc/{os.getpid()}/task/{tid}/children") as f:
+            pids |= {int(x) for x in f.read().split()}
+    return {p for p in pids if os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2]}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_an_unreadable_notebook_stops_the_kernel_started_for_it(tmp_path):
+    """The kernel starts before the notebook is read (it boots meanwhile): a notebook that cannot
+    be read must not leave it running."""
+    path = tmp_path / "broken.ipynb"
+    path.write_text("{ this is not a notebook")
+    before = _children()
+    with pytest.raises(ValueError):
+        check_notebook(path)
+    import time
+    for _ in range(50):
+        if not (_children() - before):
+            break
+        time.sleep(0.1)
+    assert not (_children() - before), "a kernel was left running"
+    proc = run_check(path)
+    assert proc.returncode == 2 and "cannot run" in proc.stderr

@@ -56,11 +56,11 @@ from coursekit.instructor.execute.proxy import GradingInterrupted, KernelConnect
 from coursekit.instructor.execute.sandbox import Sandbox
 from coursekit.grading.tracing import set_kernel_counter
 from coursekit.instructor.execute.wire import Budget
+from coursekit.instructor.execute.zygote import HOME, current as current_zygote, kernel_env
 from coursekit.instructor.score.scoring import score_notebook
 
 __all__ = ["grade_submission", "loaded_names", "HOME"]
 
-HOME = "/home/student"
 _IGNORED_FILES = (".ipynb_checkpoints", "__pycache__")
 
 
@@ -242,19 +242,10 @@ class NotebookRun:
         if t.get("mpl_cache"):
             for p in Path(t["mpl_cache"]).glob("fontlist-*.json"):
                 files.append((str(p), f".cache/matplotlib/{p.name}"))
-        env = {
-            "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
-            "HOME": HOME, "USER": "student", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": "/tmp",
-            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-            "MPLCONFIGDIR": f"{HOME}/.cache/matplotlib", "IPYTHONDIR": "/tmp/.ipython",
-            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "PYTHONDONTWRITEBYTECODE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-            "NBGRADER_EXECUTION": "autograde", "JPY_PARENT_PID": "1",
-        }
-        sandbox = Sandbox([sys.executable, "-I", "-m", "coursekit.instructor.execute.runner"], env, files,
+        sandbox = Sandbox([sys.executable, "-I", "-m", "coursekit.instructor.execute.runner"], kernel_env(), files,
                           f"{HOME}/{assignment}", HOME, self.limits, uid=self.slot_uid,
                           hidden=t["hidden"], isolation=t.get("isolation", "auto"),
-                          scratch_dir=t.get("scratch"))
+                          scratch_dir=t.get("scratch"), zygote=current_zygote())
         sandbox.start()
         return sandbox
 

@@ -22,6 +22,9 @@ Process tree: judge -> launcher (host side, forwards interrupts, reports the
 exit status) -> init (PID 1 of the namespace: builds the root, drops
 privileges, reaps) -> the kernel. Each dies with its parent, and the kernel
 dies with the namespace, so killing the launcher leaves nothing running.
+With ``namespaces``, the launcher is usually forked from the worker's warm
+template instead (:mod:`.zygote`: libraries already imported, the kernel is not
+exec'd); everything from the launcher down is the same.
 
 Three isolation levels (``isolation=``):
 
@@ -260,6 +263,10 @@ def _exec_kernel(cfg: dict, fd_in: int, fd_out: int) -> None:
         os.dup2(a, KERNEL_FD_IN)
         os.dup2(b, KERNEL_FD_OUT)
         os.closerange(KERNEL_FD_OUT + 1, 65536)
+        if cfg.get("warm"):       # forked from a warm template: the runner in this interpreter
+            from coursekit.instructor.execute.zygote import run_warm_kernel
+
+            run_warm_kernel(cfg)
         os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
     except BaseException as err:  # noqa: BLE001 - report and die
         os.write(2, f"coursekit sandbox: cannot start the kernel: {err}\n".encode())
@@ -421,8 +428,10 @@ def _read_config() -> dict:
     return json.loads(data)
 
 
-def launcher_main(argv: list[str]) -> None:
-    """Entry point of the launcher process (host side), or of PID 1 inside bwrap (``--inner``)."""
+def launcher_main(argv: list[str], warm: bool = False) -> None:
+    """Entry point of the launcher process (host side), or of PID 1 inside bwrap (``--inner``).
+    ``warm``: forked by a :mod:`~coursekit.instructor.execute.zygote` (its parent is the zygote,
+    which kills it when the judge's lifeline closes), not started by the judge."""
     if len(argv) > 2 and argv[1] == "--inner":
         cfg = json.loads(argv[2])
         _init_main(cfg, *cfg["fds"])
@@ -430,7 +439,7 @@ def launcher_main(argv: list[str]) -> None:
     cfg = _read_config()
     libc = _libc()
     _prctl(libc, PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != cfg["parent"]:
+    if bool(cfg.get("warm")) != warm or (not warm and os.getppid() != cfg["parent"]):
         os._exit(EXIT_SETUP_FAILED)
     for procs in cfg.get("cgroups", []):      # everything started from here is in the sandbox's cgroups
         try:
@@ -702,10 +711,13 @@ class Sandbox:
     hidden : host paths that must not be visible (the course root).
     isolation : "namespaces", "bwrap", "none", or "auto" (the strongest that works; never "none").
     scratch_dir : where the sandbox's scratch folder goes (default: the system's temporary folder).
+    zygote : a :class:`~coursekit.instructor.execute.zygote.Zygote` to fork the launcher from, so the
+        kernel (``argv`` must be the runner) starts with its libraries already imported; used with
+        ``namespaces`` only, and if it fails the launcher is started as usual.
     """
 
     def __init__(self, argv, env, files, workdir, home, limits, *, uid=None, hidden=(),
-                 isolation="auto", ro_paths=None, scratch_dir=None):
+                 isolation="auto", ro_paths=None, scratch_dir=None, zygote=None):
         self.argv, self.env, self.files = list(argv), dict(env), list(files)
         self.workdir, self.home, self.limits = workdir, home, limits
         self.hidden = [os.path.abspath(h) for h in hidden]
@@ -716,6 +728,8 @@ class Sandbox:
         self.uid = uid if os.getuid() == 0 else None
         self.ro_paths = ro_paths
         self.scratch_dir = scratch_dir
+        self.zygote = zygote
+        self.warm = False            # the launcher was forked from the zygote
         self.proc: subprocess.Popen | None = None
         self.fd_to: int | None = None
         self.fd_from: int | None = None
@@ -787,9 +801,11 @@ class Sandbox:
             raise
         launcher = [sys.executable, "-I", "-S", os.path.abspath(__file__)]
         try:
-            self.proc = subprocess.Popen(launcher, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, pass_fds=(k_in, k_out),
-                                         start_new_session=True, close_fds=True)
+            self.proc = self._spawn_warm(cfg, k_in, k_out)
+            if self.proc is None:
+                self.proc = subprocess.Popen(launcher, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.PIPE, pass_fds=(k_in, k_out),
+                                             start_new_session=True, close_fds=True)
         finally:
             os.close(k_in)
             os.close(k_out)
@@ -802,6 +818,19 @@ class Sandbox:
         except OSError:
             pass   # the launcher is gone: reported below
         self._await_hello(time.monotonic() + max(60.0, float(lim.cell_timeout)))
+
+    def _spawn_warm(self, cfg: dict, k_in: int, k_out: int):
+        """The launcher forked from the zygote (None: no zygote, or not for this sandbox)."""
+        runner = ["-I", "-m", "coursekit.instructor.execute.runner"]
+        if self.zygote is None or self.isolation != "namespaces" or self.argv[1:] != runner:
+            return None
+        try:
+            proc = self.zygote.spawn(k_in, k_out)
+        except (OSError, RuntimeError):
+            return None          # started the usual way instead
+        cfg["warm"] = True
+        self.warm = True
+        return proc
 
     def _prepare_plain_home(self, cfg: dict) -> None:
         """``isolation="none"``: the home folder is a real scratch folder."""

@@ -144,6 +144,9 @@ def _judge_child(task: dict, fd: int) -> None:
 
 def run_task(task: dict) -> dict:
     """Fork a judge for ``task`` and wait for its result (with a hard time limit)."""
+    from coursekit.instructor.execute import zygote
+
+    zygote.ensure(task)        # kernels forked from a warm template (a new process: none of this one's memory)
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -215,6 +218,10 @@ def worker_main(slot: int) -> None:
     from coursekit.instructor.intake import notebook as intake  # noqa: F401
     import coursekit.gradcheck  # noqa: F401
     import coursekit.grading  # noqa: F401
+    import IPython.core.inputtransformer2  # noqa: F401
+    # IPython imports most of itself lazily, when a first shell is made: make one here (each judge
+    # makes its own per notebook, in a fresh namespace), so no judge pays that second again
+    capture.make_shell(lambda: capture.Collector(1), matplotlib_magic=False)
 
     out = sys.stdout.buffer
     sys.stdout = sys.stderr

@@ -243,6 +243,32 @@ def expected_seconds(course: Course, assignment: str) -> float:
     return sum(p.stat().st_size for p in (course.solutions / assignment).glob("*.ipynb")) / 1e5
 
 
+class _Background:
+    """``fn(*args)`` in a thread; :meth:`result` waits for it and returns its value or raises its error."""
+
+    def __init__(self, fn, *args):
+        import threading
+
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._call, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _call(self, fn, args):
+        try:
+            self._value = fn(*args)
+        except BaseException as err:  # noqa: BLE001 - handed to result()
+            self._error = err
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def grade_runs(course: Course, assignments: list[str], student: str | None = None, *, jobs: int = 1,
                force: bool = False, limits: Limits | None = None, isolation: str = "auto",
                seed: int | None = None, progress: Callable[[str], None] | None = print) -> list[GradeRun]:
@@ -288,10 +314,10 @@ def grade_runs(course: Course, assignments: list[str], student: str | None = Non
     upper = sum(len(p.students) + (0 if (course.directory("autograded") / ".preflight" / f"{a}.json").exists()
                                    else 2) for a, p in plans.items())
     pool = WorkerPool(min(jobs, upper), cwd=str(course.root)) if upper else None
+    probe = None
     try:
-        mode, why = resolve_isolation(course, isolation)
-        if mode == "none":
-            say(NONE_WARNING)
+        # the sandbox probe (a kernel start) runs beside the gradebook reads below; needed from the preflight on
+        probe = _Background(resolve_isolation, course, isolation)
         env_seed = os.environ.get("COURSEKIT_SEED", "").strip()
 
         def fresh_seed():
@@ -300,8 +326,6 @@ def grade_runs(course: Course, assignments: list[str], student: str | None = Non
         submitted = course.directory("submitted")
         mpl_cache = None
         for a, plan in plans.items():
-            run = plan.run
-            run.isolation = f"{mode} ({why})"
             ensure_in_gradebook(course, a)
             plan.specs = specs = load_specs(course, a)
             digest = specs_digest(specs)
@@ -309,12 +333,18 @@ def grade_runs(course: Course, assignments: list[str], student: str | None = Non
             done = graded_in_gradebook(course, a)
             for s in plan.students:
                 if not force and is_complete(read_record(course, a, s), plan.prints[s], s in done):
-                    run.skipped.append(s)
+                    plan.run.skipped.append(s)
                 else:
                     plan.todo.append(s)
             # submissions that are (or hold) symbolic links: refused here, never read through
             plan.refused = {s: why_ for s in plan.todo if (why_ := symlink_problem(course, a, s))}
             plan.todo = [s for s in plan.todo if s not in plan.refused]
+        mode, why = probe.result()
+        if mode == "none":
+            say(NONE_WARNING)
+        for a, plan in plans.items():
+            run, specs = plan.run, plan.specs
+            run.isolation = f"{mode} ({why})"
             say(f"grading {len(plan.todo)} submission(s) of {a}"
                 + (f" ({len(run.skipped)} already graded: skipped; --force regrades)" if run.skipped else "")
                 + f" with {jobs} job(s); sandbox: {mode}; limits: {limits.describe()}")
@@ -328,7 +358,7 @@ def grade_runs(course: Course, assignments: list[str], student: str | None = Non
                     "hidden": _hidden_paths(course), "isolation": mode, "mpl_cache": mpl_cache or None,
                     "nbgrader": output_settings(course.config()),
                 }
-                plan.key = preflight.preflight_key(course, a, digest, limits, mode)
+                plan.key = preflight.preflight_key(course, a, specs_digest(specs), limits, mode)
                 plan.hit = preflight.cached(course, a, plan.key)
                 plan.expected = expected_seconds(course, a)
 
@@ -429,6 +459,8 @@ def grade_runs(course: Course, assignments: list[str], student: str | None = Non
     finally:
         if pool is not None:
             pool.close()
+        if probe is not None:
+            probe.wait()            # its sandbox is gone before this returns, whatever happened
     seconds = time.perf_counter() - start
     for a, plan in plans.items():
         plan.run.seconds = seconds

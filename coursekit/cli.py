@@ -5,6 +5,7 @@ Run it at the course root (the folder with ``nbgrader_config.py``)::
     coursekit release                  # regenerate assignments/ from solutions/
     coursekit release --student-dir DIR  # ... and write the student-only tree into DIR
     coursekit grade 01_softmax --jobs 2  # grade every submitted/*/01_softmax, sandboxed
+    coursekit grade --all --student ada  # one student's assignments, graded together
     coursekit feedback 01_softmax      # HTML feedback per student
     coursekit export 01_softmax        # CSV: score per student and per unit (--format canvas|moodle|wide)
     coursekit report 01_softmax        # class report: HTML + PNG charts
@@ -19,6 +20,7 @@ Run it at the course root (the folder with ``nbgrader_config.py``)::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -78,44 +80,73 @@ def cmd_release(args) -> int:
     return 0
 
 
+def _grade_assignments(course, args) -> list[str]:
+    """The assignments ``coursekit grade`` was asked for: those named, or with ``--all`` every one."""
+    if args.all and args.assignment:
+        raise ValueError("name assignments or give --all, not both")
+    if args.all:
+        return course.assignments()
+    if not args.assignment:
+        raise ValueError("name at least one assignment (or give --all)")
+    return list(args.assignment)
+
+
+def _default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def cmd_grade(args) -> int:
-    from coursekit.instructor.pipeline import GradingRefused, grade_run
+    from coursekit.instructor.pipeline import GradingRefused, grade_runs
     from coursekit.instructor.execute.limits import limits_from_args
 
     course = Course.find()
+    try:
+        assignments = _grade_assignments(course, args)
+    except ValueError as err:
+        print(f"coursekit grade: {err}", file=sys.stderr)
+        return 2
     timeout = course.config().get("Execute", {}).get("timeout")
     try:
-        run = grade_run(course, args.assignment, student=args.student, jobs=args.jobs, force=args.force,
-                        limits=limits_from_args(args, timeout if isinstance(timeout, (int, float)) else None),
-                        isolation=args.isolation, seed=args.seed,
-                        progress=lambda line: print(line, flush=True))
+        runs = grade_runs(course, assignments, student=args.student, jobs=args.jobs or _default_jobs(),
+                          force=args.force,
+                          limits=limits_from_args(args, timeout if isinstance(timeout, (int, float)) else None),
+                          isolation=args.isolation, seed=args.seed,
+                          progress=lambda line: print(line, flush=True))
     except GradingRefused as err:
         print(f"coursekit grade: {err}", file=sys.stderr)
         return 3
-    if run.graded:
-        from coursekit.instructor.intake.deadlines import apply_extensions
-        from coursekit.instructor.store.results import read_results
+    failed = False
+    for run in runs:
+        if run.graded:
+            from coursekit.instructor.intake.deadlines import apply_extensions
+            from coursekit.instructor.store.results import read_results
 
-        # per-student extensions into the gradebook, so formgrader and `nbgrader export` agree
-        if apply_extensions(course, args.assignment):
-            run.results = read_results(course, args.assignment, [args.student] if args.student else None)
-    print(f"graded {len(run.graded)} submission(s) of {args.assignment} "
-          f"in {run.seconds:.1f} s; scores are in the gradebook ({course.db_url})")
-    if run.skipped:
-        print(f"skipped {len(run.skipped)} already graded (unchanged since): {', '.join(run.skipped[:10])}"
-              f"{' ...' if len(run.skipped) > 10 else ''} (--force regrades them)")
-    if run.failed:
-        print(f"FAILED {len(run.failed)} (not graded, nothing written; run again to retry):")
-        for student, why in sorted(run.failed.items()):
-            print(f"  {student}: {why}")
-    noted = {s: n for s, n in run.notes.items() if n}
-    if noted:
-        print(f"{len(noted)} submission(s) needed the grader to step in (details in their feedback):")
-        for student, notes in sorted(noted.items()):
-            print(f"  {student}: {notes[0][:150]}" + (f" (+{len(notes) - 1} more)" if len(notes) > 1 else ""))
-    print(f"sandbox: {run.isolation}")
-    _print_results(run.results)
-    return 1 if run.failed else 0
+            # per-student extensions into the gradebook, so formgrader and `nbgrader export` agree
+            if apply_extensions(course, run.assignment):
+                run.results = read_results(course, run.assignment, [args.student] if args.student else None)
+        print(f"graded {len(run.graded)} submission(s) of {run.assignment} "
+              f"in {run.seconds:.1f} s; scores are in the gradebook ({course.db_url})")
+        if run.skipped:
+            print(f"skipped {len(run.skipped)} already graded (unchanged since): {', '.join(run.skipped[:10])}"
+                  f"{' ...' if len(run.skipped) > 10 else ''} (--force regrades them)")
+        if run.failed:
+            failed = True
+            print(f"FAILED {len(run.failed)} (not graded, nothing written; run again to retry):")
+            for student, why in sorted(run.failed.items()):
+                print(f"  {student}: {why}")
+        noted = {s: n for s, n in run.notes.items() if n}
+        if noted:
+            print(f"{len(noted)} submission(s) needed the grader to step in (details in their feedback):")
+            for student, notes in sorted(noted.items()):
+                print(f"  {student}: {notes[0][:150]}" + (f" (+{len(notes) - 1} more)" if len(notes) > 1 else ""))
+        print(f"sandbox: {run.isolation}")
+        _print_results(run.results)
+    if len(runs) > 1:
+        print(f"{len(runs)} assignments graded together in {runs[0].seconds:.1f} s")
+    return 1 if failed else 0
 
 
 def cmd_feedback(args) -> int:
@@ -335,10 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("grade", help="autograde submitted/*/ASSIGNMENT into the gradebook, sandboxed")
-    p.add_argument("assignment")
+    p.add_argument("assignment", nargs="*",
+                   help="assignment ids; several are graded together, sharing the workers")
+    p.add_argument("--all", action="store_true", help="grade every assignment")
     p.add_argument("--student", help="grade only this student")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                   help="grade N submissions at a time (default 1; up to the number of cores)")
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="grade N submissions at a time (default: the number of cores)")
     p.add_argument("--force", action="store_true",
                    help="regrade submissions already graded (default: skip those unchanged since)")
     p.add_argument("--seed", type=int, default=None,

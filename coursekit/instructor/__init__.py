@@ -19,3 +19,14 @@ Beside the stages: ``course.py`` (the course on disk and its nbgrader configurat
 ``publish/`` (the student release and the student-only tree) and ``demo.py``.
 Every module here may need the ``grade`` extra (nbgrader, nbformat, ...).
 """
+
+import sys as _sys
+
+# Start-up time. jsonschema (imported by nbformat) registers an ``iri`` format checker when
+# ``rfc3987_syntax`` is installed, and that module compiles ~40 lark grammars on import: about a
+# second in every grading process (the command and each worker). Nothing here validates ``iri``
+# formats (nbformat's schema has none, and nbformat validates without a format checker), so that
+# optional import is declined before jsonschema is loaded; if jsonschema is already loaded, nothing
+# changes.
+if "jsonschema" not in _sys.modules:
+    _sys.modules.setdefault("rfc3987_syntax", None)

@@ -41,7 +41,7 @@ from coursekit.instructor.execute.limits import Limits
 from coursekit.instructor.score.scoring import output_settings
 from coursekit.instructor.store.results import SubmissionResult, read_results
 
-__all__ = ["ensure_in_gradebook", "grade", "grade_run", "GradeRun", "GradingRefused", "generate_feedback",
+__all__ = ["ensure_in_gradebook", "expected_seconds", "grade", "grade_run", "grade_runs", "GradeRun", "GradingRefused", "generate_feedback",
            "resolve_isolation", "UID_BASE"]
 
 # Student code runs as uid UID_BASE + (the judge's pid): unique among the sandboxes running at any
@@ -195,113 +195,242 @@ def grade_run(course: Course, assignment: str, student: str | None = None, *, jo
     """Grade ``submitted/*/<assignment>`` (or one student's); see the module docstring.
 
     Raises :class:`GradingRefused` (nothing graded) when no sandbox works or the preflight fails."""
+    return grade_runs(course, [assignment], student, jobs=jobs, force=force, limits=limits,
+                      isolation=isolation, seed=seed, progress=progress)[0]
+
+
+@dataclass
+class _Plan:
+    """One assignment of a run: what the gradebook says about it and what is left to grade."""
+
+    run: GradeRun
+    students: list[str]
+    specs: list = field(default_factory=list)
+    prints: dict[str, str] = field(default_factory=dict)
+    todo: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    base: dict = field(default_factory=dict)
+    key: str = ""
+    hit: dict | None = None
+    expected: float = 0.0           # seconds one submission is expected to take (for longest first)
+
+
+def expected_seconds(course: Course, assignment: str) -> float:
+    """How long grading one submission of ``assignment`` is expected to take: the median of the last
+    recorded judges' times, else half the remembered preflight's, else the solved notebooks' size as
+    a proxy. Only used to start the longest work first."""
+    import json
+    import statistics
+
+    times = []
+    folder = course.directory("autograded") / ".coursekit" / assignment
+    for path in sorted(folder.glob("*.json"))[:25] if folder.is_dir() else []:
+        try:
+            seconds = json.loads(path.read_text(errors="replace")).get("seconds")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(seconds, (int, float)) and seconds > 0:
+            times.append(float(seconds))
+    if times:
+        return statistics.median(times)
+    try:
+        seconds = json.loads((course.directory("autograded") / ".preflight" / f"{assignment}.json").read_text()
+                             ).get("seconds")
+        if isinstance(seconds, (int, float)) and seconds > 0:
+            return float(seconds) / 2
+    except (OSError, ValueError, AttributeError):
+        pass
+    return sum(p.stat().st_size for p in (course.solutions / assignment).glob("*.ipynb")) / 1e5
+
+
+class _Background:
+    """``fn(*args)`` in a thread; :meth:`result` waits for it and returns its value or raises its error."""
+
+    def __init__(self, fn, *args):
+        import threading
+
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._call, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _call(self, fn, args):
+        try:
+            self._value = fn(*args)
+        except BaseException as err:  # noqa: BLE001 - handed to result()
+            self._error = err
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def grade_runs(course: Course, assignments: list[str], student: str | None = None, *, jobs: int = 1,
+               force: bool = False, limits: Limits | None = None, isolation: str = "auto",
+               seed: int | None = None, progress: Callable[[str], None] | None = print) -> list[GradeRun]:
+    """Grade several assignments in one run, concurrently: one sandbox probe, one pool of ``jobs``
+    workers (started first, so their imports overlap this process's own preparation), every
+    preflight needed before any student, then every submission, the longest expected first.
+
+    Each assignment's results are written exactly as :func:`grade_run` of it alone writes them, and
+    its :class:`GradeRun` says what happened to it (``seconds``: the whole run's wall time).
+    With ``student``, an assignment that student did not submit is left out (an error if it is the
+    only one). Raises :class:`GradingRefused` (nothing graded at all) when no sandbox works or any
+    assignment's preflight fails."""
     from coursekit.instructor.score import preflight
-    from coursekit.instructor.store.records import (graded_in_gradebook, is_complete, load_specs, read_record, specs_digest,
-                        submission_fingerprint, write_result)
+    from coursekit.instructor.store.records import (graded_in_gradebook, is_complete, load_specs, read_record,
+                                                    specs_digest, submission_fingerprint, write_result)
     from coursekit.instructor.execute.workers import WorkerPool
 
     say = progress or (lambda _msg: None)
     limits = limits or Limits()
     ensure_tools_on_path()
-    if not (course.solutions / assignment).is_dir():
-        raise MissingInput(f"unknown assignment {assignment!r}: expected one of "
-                                f"{', '.join(course.assignments())}")
-    students = course.students(assignment)
-    if student:
-        if student not in students:
-            raise MissingInput(f"no submission at submitted/{student}/{assignment}/")
-        students = [student]
+    assignments = list(dict.fromkeys(assignments))
+    for a in assignments:
+        if not (course.solutions / a).is_dir():
+            raise MissingInput(f"unknown assignment {a!r}: expected one of "
+                           f"{', '.join(course.assignments())}")
     start = time.perf_counter()
-    run = GradeRun(assignment)
+    plans: dict[str, _Plan] = {}
+    for a in assignments:
+        students = course.students(a)
+        if student:
+            if student not in students:
+                if len(assignments) == 1:
+                    raise MissingInput(f"no submission at submitted/{student}/{a}/")
+                say(f"{a}: no submission of {student}: left out")
+                continue
+            students = [student]
+        plans[a] = _Plan(GradeRun(a), students)
+    many = len(plans) > 1
     if sys.platform == "linux":
         _sweep_stale_scratch()
-    mode, why = resolve_isolation(course, isolation)
-    run.isolation = f"{mode} ({why})"
-    if mode == "none":
-        say(NONE_WARNING)
-    ensure_in_gradebook(course, assignment)
-    specs = load_specs(course, assignment)
-    digest = specs_digest(specs)
-    submitted = course.directory("submitted")
-    prints = {s: submission_fingerprint(submitted / s / assignment, digest) for s in students}
-    done = graded_in_gradebook(course, assignment)
-    todo = []
-    for s in students:
-        if not force and is_complete(read_record(course, assignment, s), prints[s], s in done):
-            run.skipped.append(s)
-        else:
-            todo.append(s)
-    # submissions that are (or hold) symbolic links: refused here, never read through
-    refused = {s: why_ for s in todo if (why_ := symlink_problem(course, assignment, s))}
-    todo = [s for s in todo if s not in refused]
-
-    def record_refused():          # after the preflight: a failed one writes nothing at all
-        for s, why_ in refused.items():
-            result = dict(_refused_result(assignment, s, specs, why_), isolation=mode)
-            try:
-                write_result(course, result, specs, prints[s])
-            except Exception as err:  # noqa: BLE001
-                run.failed[s] = f"could not record the grades: {type(err).__name__}: {err}"
-                continue
-            run.graded.append(s)
-            run.notes[s] = result["problems"]
-            say(f"{s}: 0 points, refused: {why_} (nothing it points to was read)")
-
-    if not todo:
-        record_refused()
-    say(f"grading {len(todo)} submission(s) of {assignment}"
-        + (f" ({len(run.skipped)} already graded: skipped; --force regrades)" if run.skipped else "")
-        + f" with {jobs} job(s); sandbox: {mode}; limits: {limits.describe()}")
-    if todo:
+    # the workers start now: their imports (seconds) overlap the probe and the gradebook reads below.
+    # At most one per submission, plus the two preflight submissions where none was remembered.
+    upper = sum(len(p.students) + (0 if (course.directory("autograded") / ".preflight" / f"{a}.json").exists()
+                                   else 2) for a, p in plans.items())
+    pool = WorkerPool(min(jobs, upper), cwd=str(course.root)) if upper else None
+    probe = None
+    try:
+        # the sandbox probe (a kernel start) runs beside the gradebook reads below; needed from the preflight on
+        probe = _Background(resolve_isolation, course, isolation)
         env_seed = os.environ.get("COURSEKIT_SEED", "").strip()
 
         def fresh_seed():
             return seed if seed is not None else int(env_seed) if env_seed else secrets.randbelow(2**31 - 1)
 
-        base = {
-            "assignment": assignment, "course_root": str(course.root),
-            "source_dir": course.solutions.name,
-            "specs": [s.to_dict() for s in specs], "limits": limits.to_dict(),
-            "hidden": _hidden_paths(course), "isolation": mode, "mpl_cache": _mpl_cache(course),
-            "nbgrader": output_settings(course.config()),
-        }
-        tasks = [dict(base, student=s, submission_dir=str(submitted / s / assignment), seed=fresh_seed())
-                 for s in todo]
+        submitted = course.directory("submitted")
+        mpl_cache = None
+        for a, plan in plans.items():
+            ensure_in_gradebook(course, a)
+            plan.specs = specs = load_specs(course, a)
+            digest = specs_digest(specs)
+            plan.prints = {s: submission_fingerprint(submitted / s / a, digest) for s in plan.students}
+            done = graded_in_gradebook(course, a)
+            for s in plan.students:
+                if not force and is_complete(read_record(course, a, s), plan.prints[s], s in done):
+                    plan.run.skipped.append(s)
+                else:
+                    plan.todo.append(s)
+            # submissions that are (or hold) symbolic links: refused here, never read through
+            plan.refused = {s: why_ for s in plan.todo if (why_ := symlink_problem(course, a, s))}
+            plan.todo = [s for s in plan.todo if s not in plan.refused]
+        mode, why = probe.result()
+        if mode == "none":
+            say(NONE_WARNING)
+        for a, plan in plans.items():
+            run, specs = plan.run, plan.specs
+            run.isolation = f"{mode} ({why})"
+            say(f"grading {len(plan.todo)} submission(s) of {a}"
+                + (f" ({len(run.skipped)} already graded: skipped; --force regrades)" if run.skipped else "")
+                + f" with {jobs} job(s); sandbox: {mode}; limits: {limits.describe()}")
+            if plan.todo:
+                if mpl_cache is None:
+                    mpl_cache = _mpl_cache(course) or ""
+                plan.base = {
+                    "assignment": a, "course_root": str(course.root),
+                    "source_dir": course.solutions.name,
+                    "specs": [s.to_dict() for s in specs], "limits": limits.to_dict(),
+                    "hidden": _hidden_paths(course), "isolation": mode, "mpl_cache": mpl_cache or None,
+                    "nbgrader": output_settings(course.config()),
+                }
+                plan.key = preflight.preflight_key(course, a, specs_digest(specs), limits, mode)
+                plan.hit = preflight.cached(course, a, plan.key)
+                plan.expected = expected_seconds(course, a)
 
         def make_task(task, slot):
             return dict(task, uid_base=UID_BASE if os.getuid() == 0 else None)
 
-        key = preflight.preflight_key(course, assignment, digest, limits, mode)
-        hit = preflight.cached(course, assignment, key)
-        pool = WorkerPool(min(jobs, max(len(tasks), 2 if hit is None else 1)), cwd=str(course.root))
+        def record_refused(a: str, plan: _Plan) -> None:     # after the preflight: a failed one writes nothing
+            run = plan.run
+            for s, why_ in plan.refused.items():
+                result = dict(_refused_result(a, s, plan.specs, why_), isolation=mode)
+                try:
+                    write_result(course, result, plan.specs, plan.prints[s])
+                except Exception as err:  # noqa: BLE001
+                    run.failed[s] = f"could not record the grades: {type(err).__name__}: {err}"
+                    continue
+                run.graded.append(s)
+                run.notes[s] = result["problems"]
+                say(f"{s}: 0 points, refused: {why_} (nothing it points to was read)")
+
+        # -- the preflights still needed, all at once, before any student ---------------------------
+        checks, prepared = [], {}
+        for a, plan in plans.items():
+            if not plan.todo:
+                continue
+            if plan.hit is not None:
+                say(f"preflight{' ' + a if many else ''}: passed before with these solutions, release, coursekit, "
+                    f"limits and sandbox ({plan.hit.get('summary', '').replace(chr(10), ', ')}; "
+                    f"{plan.hit.get('at', '')}): not run again")
+                continue
+            pre, subs = preflight.prepare(course, a, plan.key)
+            prepared[a] = pre
+            say(f"preflight: grading the reference (solutions/{a}) and the blank release "
+                f"(assignments/{a}) in the same sandbox first")
+            checks += [dict(plan.base, student=who, submission_dir=str(path), seed=fresh_seed(),
+                            _expected=plan.expected) for who, path in subs.items()]
+        if checks:
+            t0 = time.perf_counter()
+            got: dict[str, dict] = {a: {} for a in prepared}
+            checks.sort(key=lambda t: -t.pop("_expected"))
+            for task, result in pool.run(checks, make_task):
+                got[task["assignment"]][task["student"]] = result
+            seconds = time.perf_counter() - t0
+            failed = []
+            for a, pre in prepared.items():
+                ok, summary = preflight.check(got[a])
+                plans[a].run.preflight_seconds = seconds
+                if not ok:
+                    failed.append(f"{a}: {summary}" if many else summary)
+                    continue
+                preflight.remember(pre, summary, seconds, mode)
+                say(f"preflight{' ' + a if many else ''}: {summary.replace(chr(10), ', ')} in {seconds:.1f} s: OK")
+            if failed:
+                raise GradingRefused(f"preflight failed, nothing was graded (sandbox: {mode}):\n"
+                                     + "\n".join(failed))
+        for a, plan in plans.items():
+            record_refused(a, plan)
+
+        # -- every submission, the longest expected first -----------------------------------------
+        tasks = [dict(plan.base, student=s, submission_dir=str(submitted / s / a), seed=fresh_seed())
+                 for a, plan in sorted(plans.items(), key=lambda kv: -kv[1].expected) for s in plan.todo]
+        total = len(tasks)
         n = 0
         try:
-            if hit is not None:
-                say(f"preflight: passed before with these solutions, release, coursekit, limits and sandbox "
-                    f"({hit.get('summary', '').replace(chr(10), ', ')}; {hit.get('at', '')}): not run again")
-            else:
-                t0 = time.perf_counter()
-                pre, subs = preflight.prepare(course, assignment, key)
-                say(f"preflight: grading the reference (solutions/{assignment}) and the blank release "
-                    f"(assignments/{assignment}) in the same sandbox first")
-                checks = [dict(base, student=who, submission_dir=str(path), seed=fresh_seed())
-                          for who, path in subs.items()]
-                got = {task["student"]: result for task, result in pool.run(checks, make_task)}
-                ok, summary = preflight.check(got)
-                run.preflight_seconds = time.perf_counter() - t0
-                if not ok:
-                    raise GradingRefused(f"preflight failed, nothing was graded (sandbox: {mode}):\n{summary}")
-                preflight.remember(pre, summary, run.preflight_seconds, mode)
-                say(f"preflight: {summary.replace(chr(10), ', ')} in {run.preflight_seconds:.1f} s: OK")
-            record_refused()
-            for task, result in pool.run(tasks, make_task):
+            for task, result in (pool.run(tasks, make_task) if tasks else ()):
                 n += 1
-                s = task["student"]
-                head = f"[{n:>{len(str(len(tasks)))}}/{len(tasks)}] {s}"
+                a, s = task["assignment"], task["student"]
+                plan, run = plans[a], plans[a].run
+                head = f"[{n:>{len(str(total))}}/{total}] {a + ' ' if many else ''}{s}"
                 if result.get("status") != "graded":
                     run.failed[s] = _printable(result.get("error", "unknown error"))
                     if result.get("traceback"):
-                        log = course.root / "autograded" / ".logs" / f"grade-{assignment}-{s}.log"
+                        log = course.root / "autograded" / ".logs" / f"grade-{a}-{s}.log"
                         log.parent.mkdir(parents=True, exist_ok=True)
                         log.write_text(result["traceback"])
                         run.failed[s] += f" (details: {log.relative_to(course.root)})"
@@ -310,7 +439,7 @@ def grade_run(course: Course, assignment: str, student: str | None = None, *, jo
                 result["isolation"] = mode
                 t_write = time.perf_counter()
                 try:
-                    write_result(course, result, specs, prints[s])
+                    write_result(course, result, plan.specs, plan.prints[s])
                     run.write_seconds += time.perf_counter() - t_write
                 except Exception as err:  # noqa: BLE001 - report, go on with the class
                     run.failed[s] = f"could not record the grades: {type(err).__name__}: {err}"
@@ -319,19 +448,24 @@ def grade_run(course: Course, assignment: str, student: str | None = None, *, jo
                 run.graded.append(s)
                 got = sum(g["score"] or 0.0 for nb in result["notebooks"].values()
                           for g in nb.get("grades", {}).values())
-                total = sum(g["max"] for nb in result["notebooks"].values() for g in nb.get("grades", {}).values())
+                possible = sum(g["max"] for nb in result["notebooks"].values() for g in nb.get("grades", {}).values())
                 notes = [_printable(str(x)) for x in list(result.get("problems", [])) + list(result.get("events", []))]
                 run.notes[s] = notes
                 flag = f"  ({len(notes)} note(s): {notes[0][:100]}{'...' if len(notes[0]) > 100 else ''})" if notes else ""
-                say(f"{head}: {got:g}/{total:g} in {result.get('seconds', 0):.1f} s{flag}")
+                say(f"{head}: {got:g}/{possible:g} in {result.get('seconds', 0):.1f} s{flag}")
         except KeyboardInterrupt:
             say("interrupted: grades written so far are kept; run again to finish")
             raise
-        finally:
+    finally:
+        if pool is not None:
             pool.close()
-    run.seconds = time.perf_counter() - start
-    run.results = read_results(course, assignment, students)
-    return run
+        if probe is not None:
+            probe.wait()            # its sandbox is gone before this returns, whatever happened
+    seconds = time.perf_counter() - start
+    for a, plan in plans.items():
+        plan.run.seconds = seconds
+        plan.run.results = read_results(course, a, plan.students)
+    return [plan.run for plan in plans.values()]
 
 
 def _printable(text) -> str:

@@ -2,7 +2,8 @@
 
 One scratch course, two copies: the same submissions are graded once by plain
 ``nbgrader autograde`` (serial, as nbgrader ships) and once by ``coursekit
-grade --jobs 2``. Every test then states what plain nbgrader let happen and
+grade --jobs 2`` (plain nbgrader grades ``PLAIN_ALONE`` in a third copy at the
+same time: it only waits out cell timeouts). Every test then states what plain nbgrader let happen and
 checks that coursekit did not. Submissions that would harm the machine under
 plain nbgrader (a fork bomb, 8 GiB of memory) are graded by coursekit only;
 their plain-nbgrader counterparts are bounded versions of the same attack
@@ -414,36 +415,61 @@ def _tree_hash(root: Path, skip=("autograded", "feedback", FEEDBACK_DIR, "gradeb
     return out
 
 
+class _PlainAutograde:
+    """``nbgrader autograde`` as shipped, started in the background with a wall-clock cap."""
+
+    def __init__(self, root: Path):
+        Course(root).nbgrader("generate_assignment", A, "--force")
+        env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+        self.start = time.monotonic()
+        self.log_path = root / "plain-autograde.log"
+        # a file, not a pipe: processes the students' code leaves behind would hold a pipe open
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", A, "--force"], cwd=root,
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def wait(self, timeout: float) -> tuple[float, str]:
+        """Wait at most ``timeout`` seconds from the start; returns (seconds, log)."""
+        try:
+            self.proc.wait(timeout=max(1.0, self.start + timeout - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.log.write("\n[killed: over the wall-clock cap]\n")
+        self.log.close()
+        return time.monotonic() - self.start, self.log_path.read_text(errors="replace")
+
+
 def _plain_autograde(root: Path, timeout: float) -> tuple[float, str]:
     """``nbgrader autograde`` as shipped, with a wall-clock cap; returns (seconds, log)."""
-    Course(root).nbgrader("generate_assignment", A, "--force")
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    start = time.monotonic()
-    log_path = root / "plain-autograde.log"
-    # a file, not a pipe: processes the students' code leaves behind would hold a pipe open
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", A, "--force"], cwd=root,
-                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            log.write("\n[killed: over the wall-clock cap]\n")
-    return time.monotonic() - start, log_path.read_text(errors="replace")
+    return _PlainAutograde(root).wait(timeout)
+
+
+# Plain nbgrader waits out its cell timeout on every cell of this one once the kernel is patched (the
+# patched kernel never sends an execute reply; nbgrader interrupts it and moves on): 32 waits. So plain
+# nbgrader grades it in a course of its own, at the same time as the rest of the class, with a shorter
+# cell timeout: how long each wait lasts changes nothing in what plain nbgrader then records.
+PLAIN_ALONE = ["cheat_swallow"]
+PLAIN_ALONE_TIMEOUT = 10
 
 
 class Arena:
     def __init__(self, base: Path):
         self.plain_root = make_course(base / "plain", [A])
+        self.alone_root = make_course(base / "plain-alone", [A])
         self.ck_root = make_course(base / "coursekit", [A])
-        cfg = self.plain_root / "nbgrader_config.py"
-        cfg.write_text(cfg.read_text() + f"\nc.Execute.timeout = {TIMEOUT}\n")
-        self.plain, self.ck = Course(self.plain_root), Course(self.ck_root)
+        for root, timeout in ((self.plain_root, TIMEOUT), (self.alone_root, PLAIN_ALONE_TIMEOUT)):
+            cfg = root / "nbgrader_config.py"
+            cfg.write_text(cfg.read_text() + f"\nc.Execute.timeout = {timeout}\n")
+        self.plain, self.alone, self.ck = Course(self.plain_root), Course(self.alone_root), Course(self.ck_root)
         _build(self.plain, coursekit_only=False)
+        for student in PLAIN_ALONE:
+            (self.alone_root / "submitted").mkdir(exist_ok=True)
+            os.rename(self.plain_root / "submitted" / student, self.alone_root / "submitted" / student)
         _build(self.ck, coursekit_only=True)
         self.ck_before = _tree_hash(self.ck_root)
+        alone = _PlainAutograde(self.alone_root)       # waited for after coursekit's run
         self.plain_seconds, self.plain_log = _plain_autograde(self.plain_root, timeout=1500)
         self.plain_leftovers = _leftover_markers()
         for pid in self.plain_leftovers:           # clean up what plain nbgrader left running
@@ -458,7 +484,9 @@ class Arena:
         self.ck_code = proc.returncode
         self.ck_leftovers = _leftover_markers() + _processes_of(self.ck_root)
         self.ck_after = _tree_hash(self.ck_root)
-        self.p = {r.student: r for r in read_results(self.plain, A)}
+        self.alone_seconds, self.alone_log = alone.wait(timeout=1500)
+        self.p = {r.student: r for r in read_results(self.plain, A) + read_results(self.alone, A)}
+        assert set(PLAIN_ALONE) <= set(self.p), self.alone_log[-3000:]
         self.c = {r.student: r for r in read_results(self.ck, A)}
 
     def record(self, student: str) -> dict:
@@ -532,20 +560,23 @@ def gradebook_arena(tmp_path_factory):
     if probe_isolation()[0] != "namespaces":
         pytest.skip("the sandbox needs Linux namespaces: " + probe_isolation()[1])
     base = tmp_path_factory.mktemp("gradebook")
-    out = {}
+    out, courses = {}, {}
     for how in ("plain", "coursekit"):
         root = make_course(base / how, [A])
-        course = Course(root)
+        course = courses[how] = Course(root)
         code = GRADEBOOK_WRITE.replace("COURSE", repr(str(root)))
         build_submission(course, A, "attacker", solve=None, replace={"softmax": code})
         build_submission(course, A, "victim", solve=None)
-        if how == "plain":
-            _plain_autograde(root, timeout=600)
-        else:
-            run_coursekit(root, "grade", A, "--jobs", "2")
-        import sqlite3
+    # two courses, two gradebooks: plain nbgrader grades its copy while coursekit grades the other
+    plain = _PlainAutograde(courses["plain"].root)
+    try:
+        run_coursekit(courses["coursekit"].root, "grade", A, "--jobs", "2")
+    finally:
+        plain.wait(timeout=600)
+    import sqlite3
 
-        db = sqlite3.connect(root / "gradebook.db")
+    for how, course in courses.items():
+        db = sqlite3.connect(course.root / "gradebook.db")
         triggers = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
         manual = db.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0]
         db.close()

@@ -131,15 +131,21 @@ run_unit = _run
 expect_close = expect_equal = expect_finite = check = lambda *a, **k: None
 '''
 
+# (functools.wraps: ipykernel 7 passes ``cell_meta`` to a run_cell_async whose signature takes **kwargs,
+# which IPython's own refuses; without the original signature the kernel stops replying, every cell
+# times out, and plain nbgrader scores 0 because the attack broke, not because it was caught)
 CHEAT_SWALLOW = GARBAGE + '''
+import functools
 _ip = get_ipython()
 if not getattr(_ip, "_swallowing", False):
     _ip._swallowing = True
     _orig_rc, _orig_rca = _ip.run_cell, _ip.run_cell_async
+    @functools.wraps(_orig_rc)
     def _rc(*a, **k):
         r = _orig_rc(*a, **k)
         r.error_in_exec = r.error_before_exec = None
         return r
+    @functools.wraps(_orig_rca)
     async def _rca(*a, **k):
         r = await _orig_rca(*a, **k)
         r.error_in_exec = r.error_before_exec = None
@@ -414,24 +420,35 @@ def _tree_hash(root: Path, skip=("autograded", "feedback", FEEDBACK_DIR, "gradeb
     return out
 
 
+class _PlainAutograde:
+    """``nbgrader autograde`` as shipped, started in the background with a wall-clock cap."""
+
+    def __init__(self, root: Path):
+        Course(root).nbgrader("generate_assignment", A, "--force")
+        env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+        self.start = time.monotonic()
+        self.log_path = root / "plain-autograde.log"
+        # a file, not a pipe: processes the students' code leaves behind would hold a pipe open
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", A, "--force"], cwd=root,
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def wait(self, timeout: float) -> tuple[float, str]:
+        """Wait at most ``timeout`` seconds from the start; returns (seconds, log)."""
+        try:
+            self.proc.wait(timeout=max(1.0, self.start + timeout - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.log.write("\n[killed: over the wall-clock cap]\n")
+        self.log.close()
+        return time.monotonic() - self.start, self.log_path.read_text(errors="replace")
+
+
 def _plain_autograde(root: Path, timeout: float) -> tuple[float, str]:
     """``nbgrader autograde`` as shipped, with a wall-clock cap; returns (seconds, log)."""
-    Course(root).nbgrader("generate_assignment", A, "--force")
-    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    start = time.monotonic()
-    log_path = root / "plain-autograde.log"
-    # a file, not a pipe: processes the students' code leaves behind would hold a pipe open
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", A, "--force"], cwd=root,
-                                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            log.write("\n[killed: over the wall-clock cap]\n")
-    return time.monotonic() - start, log_path.read_text(errors="replace")
+    return _PlainAutograde(root).wait(timeout)
 
 
 class Arena:
@@ -532,20 +549,23 @@ def gradebook_arena(tmp_path_factory):
     if probe_isolation()[0] != "namespaces":
         pytest.skip("the sandbox needs Linux namespaces: " + probe_isolation()[1])
     base = tmp_path_factory.mktemp("gradebook")
-    out = {}
+    out, courses = {}, {}
     for how in ("plain", "coursekit"):
         root = make_course(base / how, [A])
-        course = Course(root)
+        course = courses[how] = Course(root)
         code = GRADEBOOK_WRITE.replace("COURSE", repr(str(root)))
         build_submission(course, A, "attacker", solve=None, replace={"softmax": code})
         build_submission(course, A, "victim", solve=None)
-        if how == "plain":
-            _plain_autograde(root, timeout=600)
-        else:
-            run_coursekit(root, "grade", A, "--jobs", "2")
-        import sqlite3
+    # two courses, two gradebooks: plain nbgrader grades its copy while coursekit grades the other
+    plain = _PlainAutograde(courses["plain"].root)
+    try:
+        run_coursekit(courses["coursekit"].root, "grade", A, "--jobs", "2")
+    finally:
+        plain.wait(timeout=600)
+    import sqlite3
 
-        db = sqlite3.connect(root / "gradebook.db")
+    for how, course in courses.items():
+        db = sqlite3.connect(course.root / "gradebook.db")
         triggers = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
         manual = db.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0]
         db.close()

@@ -264,12 +264,13 @@ def _exec_kernel(cfg: dict, fd_in: int, fd_out: int) -> None:
         os.dup2(b, KERNEL_FD_OUT)
         os.closerange(KERNEL_FD_OUT + 1, 65536)
         if cfg.get("warm"):       # forked from a warm template: the runner in this interpreter
-            from coursekit.instructor.execute.zygote import run_warm_kernel
+            from coursekit.instructor.execute.zygote import check_address_space, run_warm_kernel
 
+            check_address_space()
             run_warm_kernel(cfg)
         os.execve(cfg["argv"][0], cfg["argv"], cfg["env"])
     except BaseException as err:  # noqa: BLE001 - report and die
-        os.write(2, f"coursekit sandbox: cannot start the kernel: {err}\n".encode())
+        os.write(2, f"coursekit sandbox: cannot start the kernel: {type(err).__name__}: {err}\n".encode())
         os._exit(EXIT_SETUP_FAILED)
 
 

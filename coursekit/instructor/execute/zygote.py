@@ -405,6 +405,26 @@ def _become_launcher(cfg_r: int, err_w: int, r_in: int, r_out: int, k_in: int, k
     sandbox.launcher_main(["sandbox.py"], warm=True)
 
 
+def check_address_space() -> None:
+    """Raise ``MemoryError`` if this warm process already uses more address space than its limit.
+
+    A fresh Python under too small a memory limit fails while importing its libraries, before
+    it says hello: "could not start the kernel". A process forked from the zygote has them
+    already, and would only die at its first allocation, as if the student's code had. Called
+    after the sandbox's limits are set, so the same limit refuses to start a kernel either way.
+    """
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return
+    with open("/proc/self/statm") as f:
+        used = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    if used >= soft:
+        raise MemoryError(f"the memory limit ({soft >> 20} MiB) is below what Python and numpy "
+                          f"already take in a kernel ({used >> 20} MiB): raise --memory")
+
+
 def run_warm_kernel(cfg: dict) -> None:
     """In the sandbox, instead of ``execve`` of a new Python: the runner, in this warm one.
     File descriptors, limits, uid and root are already the kernel's (see ``sandbox._exec_kernel``)."""

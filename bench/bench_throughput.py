@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coursekit.instructor.course import Course  # noqa: E402
-from coursekit.instructor.intake.submissions import build_submission, solved_sources  # noqa: E402
+from bench_grading import build_course  # noqa: E402  (the same class of submissions)
+from coursekit.instructor.intake.submissions import build_submission  # noqa: E402
 from coursekit.instructor.store.results import read_results  # noqa: E402
-from tests.conftest import make_course  # noqa: E402
 
 TARGET_JOBS = 2.5       # coursekit grade --jobs 2 vs plain serial nbgrader
 TARGET_CHECK = 1.0      # coursekit check vs one notebook run (at most)
@@ -55,29 +55,6 @@ def _env() -> dict:
 def _load() -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return f"{os.cpu_count()} cores, load average {load:.1f}"
-
-
-def build_course(where: Path, assignment: str, n: int) -> Course:
-    """A scratch course with ``n`` submissions of ``assignment`` (see the module docstring)."""
-    from tests.mutants import catalogues
-
-    course = Course(make_course(where, [assignment]))
-    units = [u for nb in sorted((course.solutions / assignment).glob("*.ipynb"))
-             for u in solved_sources(course, assignment, nb.name)]
-    mutants = catalogues().get(assignment, [])
-    for i in range(n):
-        kind, name = i % 4, f"student{i:03d}"
-        if kind == 0:
-            build_submission(course, assignment, name, solve="all")
-        elif kind == 1:
-            build_submission(course, assignment, name, solve=None)
-        elif kind == 2:
-            build_submission(course, assignment, name, solve=units[: len(units) // 2])
-        else:
-            m = mutants[(i // 4) % len(mutants)] if mutants else None
-            build_submission(course, assignment, name, solve="all", replace={m.unit: m.code} if m else None)
-    course.nbgrader("generate_assignment", assignment, "--force")     # the gradebook knows it (not timed)
-    return course
 
 
 def _run(argv: list[str], cwd: Path, **env) -> tuple[float, subprocess.CompletedProcess]:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import hashlib
 import linecache
 import os
 import shutil
@@ -542,18 +541,3 @@ def grade_submission(task: dict) -> dict:
                                   "MiB of output kept per submission")
     result["seconds"] = round(time.monotonic() - start, 3)
     return result
-
-
-def fingerprint(submission_dir: str | os.PathLike, extra: str = "") -> str:
-    """A hash of a submission's files (and ``extra``, e.g. the tests), to tell a re-submission."""
-    h = hashlib.sha256(extra.encode())
-    base = Path(submission_dir)
-    if base.is_dir():
-        for p in sorted(base.rglob("*")):
-            if p.is_file() and not any(x in _IGNORED_FILES for x in p.parts):
-                h.update(p.relative_to(base).as_posix().encode() + b"\0")
-                try:
-                    h.update(hashlib.sha256(p.read_bytes()).digest())
-                except OSError:
-                    h.update(b"unreadable")
-    return h.hexdigest()

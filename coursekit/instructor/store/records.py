@@ -70,8 +70,7 @@ def load_specs(course: Course, assignment: str) -> list[NotebookSpec]:
 def submission_fingerprint(submission_dir: str | os.PathLike, extra: str = "") -> str:
     """A hash of a submission's files (and ``extra``, e.g. the tests), to tell a re-submission.
 
-    Symbolic links are hashed as links (their text), never followed; for a tree without
-    links this is the judge's :func:`~coursekit.instructor.execute.judge.fingerprint`, unchanged."""
+    Symbolic links are hashed as links (their text), never followed."""
     import hashlib
 
     h = hashlib.sha256(extra.encode())

@@ -166,6 +166,64 @@ def test_reseeding_the_judges_global_generator_reaches_the_kernel_every_time(con
     assert got == [got[0]] * 4 and got[0] == np.random.RandomState(7).normal()
 
 
+KEEPER = """
+import numpy as np
+kept = []
+def keep(rng):
+    kept.append(rng)
+    return rng.normal()
+def draw_kept():
+    return [r.normal() for r in kept]
+"""
+
+
+def _spy(conn):
+    """Record every request body the judge sends and every reply header it gets."""
+    sent, replies, send = [], [], conn._request_raw
+
+    def spy(op, body, *a, **k):
+        sent.append(body)
+        reply = send(op, body, *a, **k)
+        replies.append(reply[0])
+        return reply
+    conn._request_raw = spy
+    return sent, replies
+
+
+def test_generators_the_judge_let_go_are_unlinked_on_both_sides(conn):
+    run(conn, KEEPER)
+    keep, draw_kept = names(conn, "keep", "draw_kept").values()
+    sent, replies = _spy(conn)
+    for i in range(300):                         # each passed once, then unreachable from judge code
+        keep(np.random.default_rng(100 + i))
+    held, twin = np.random.default_rng(1), np.random.default_rng(1)
+    assert keep(held) == twin.normal()
+    draws = draw_kept()                          # the kernel draws from all 301 of its copies
+    assert len(draws) == 301
+    assert len(conn.shared.rng_links) == 1       # only `held` is still compared at every call
+    dropped = [rid for body in sent for rid in body.get("rng_drop", ())]
+    assert len(dropped) == len(set(dropped)) == 300
+    (held_id,) = [link[1] for link in conn.shared.rng_links.values()]
+    assert held_id not in dropped
+    assert list(replies[-1].get("rng_state", {})) == [str(held_id)]   # the kernel reports only held's move
+    assert held.normal() == (twin.normal(), twin.normal())[1]          # still in step with the kernel
+    assert keep(held) == twin.normal()                                 # and the kernel with the judge
+
+
+def test_a_generator_the_judge_keeps_anywhere_stays_linked(conn):
+    run(conn, KEEPER)
+    keep, draw_kept = names(conn, "keep", "draw_kept").values()
+    box = {"rng": np.random.default_rng(3)}
+    keep(box["rng"])
+    chain = [np.random.default_rng(4)]
+    keep(chain[0])
+    draw_kept()
+    assert len(conn.shared.rng_links) == 2
+    twin3, twin4 = np.random.default_rng(3), np.random.default_rng(4)
+    twin3.normal(), twin3.normal(), twin4.normal(), twin4.normal()
+    assert box["rng"].normal() == twin3.normal() and chain[0].normal() == twin4.normal()
+
+
 def test_a_student_function_returning_a_drain_shaped_dict_gets_its_dict(conn):
     run(conn, "def f():\n    return {'items': [1], 'done': True, 'error': None, 'rest': None}")
     assert names(conn, "f")["f"]() == {"items": [1], "done": True, "error": None, "rest": None}
@@ -288,6 +346,22 @@ def test_forged_generator_fields_are_a_malformed_state(reply):
     c, _ = _scripted(_function_then(reply))
     with pytest.raises(RemoteError, match="malformed state"):
         names(c, "f")["f"](np.random.default_rng(0))
+    c.close()
+
+
+def test_a_forged_state_for_a_dropped_generator_is_ignored():
+    """The kernel reports a move of a generator the judge let go of: nothing here changes."""
+    def script(h, b, k):
+        if h["op"] == "resolve":
+            return {"value": {"f": {"@": "h", "id": 7, "g": k.generation, "kind": "function", "name": "f"}}}
+        if h.get("rng_drop"):                    # the second call: the link is gone; forge its state
+            return {"value": 2, "rng_state": {str(h["rng_drop"][0]): {"@": "zz"}}}
+        return {"value": 1, "rng_new": {"0": 5}}  # the first call: the generator passed is linked
+    c, scripted = _scripted(script)
+    f = names(c, "f")["f"]
+    assert f(np.random.default_rng(0)) == 1 and len(c.shared.rng_links) == 1
+    assert f() == 2 and c.shared.rng_links == {}
+    assert scripted["k"].requests[-1]["rng_drop"] == [5]
     c.close()
 
 

@@ -223,11 +223,20 @@ class HandedObjects:
         self.bound.clear()
 
 
+def _references(link: list) -> int:
+    """How many references CPython counts to a linked generator (the link's own among them)."""
+    return sys.getrefcount(link[0])
+
+
+#: the count when the link is the generator's only holder -- measured here, not assumed
+_ONLY_THE_LINK = _references([np.random.default_rng(0), 0, None])
+
+
 @dataclasses.dataclass
 class SharedState:
     """What the judge keeps in step with the kernel between requests: arrays read from student
     objects (``synced``: id -> (weakref, snapshot)), writes to them not sent yet, generators
-    linked to the kernel's (id(generator) -> [getter, kernel id, state]) and the global random
+    linked to the kernel's (id(generator) -> [generator, kernel id, state]) and the global random
     state the kernel was last known to hold."""
 
     synced: dict[int, tuple] = dataclasses.field(default_factory=dict)
@@ -595,25 +604,31 @@ class KernelConnection:
         body["kwargs"] = enc.encode(dict(kwargs or {}))
         if extra is not None:
             body["extra"] = enc.encode(extra)
-        rng_set = self._moved_generators(enc)
+        rng_set, dropped = self._generator_updates(enc)
         if rng_set:
             body["rng_set"] = rng_set
+        if dropped:
+            body["rng_drop"] = dropped
         kernel_token, self.shared.kernel_token = self.shared.kernel_token, None
         body["state"] = {"err": np.geterr()} if state_token() == kernel_token else global_state()
         return body
 
-    def _moved_generators(self, enc: Encoder) -> dict[str, Any]:
-        """Linked generators the judge drew from since the last request: ``{kernel id: state}``."""
-        rng_set = {}
-        for link in list(self.shared.rng_links.values()):
-            rng = link[0]()
-            if rng is None:
+    def _generator_updates(self, enc: Encoder) -> tuple[dict[str, Any], list[int]]:
+        """Linked generators the judge drew from since the last request (``{kernel id: state}``),
+        and the kernel ids of links dropped because no judge code can reach their generator any
+        more (nothing can draw from it here, so there is nothing to keep in step: without this,
+        every generator a notebook ever passed would be compared on both sides at every call)."""
+        rng_set, dropped = {}, []
+        for key, link in list(self.shared.rng_links.items()):
+            if _references(link) <= _ONLY_THE_LINK:
+                del self.shared.rng_links[key]
+                dropped.append(link[1])
                 continue
-            now = rng_snapshot(rng)
+            now = rng_snapshot(link[0])
             if not states_equal(now, link[2]):
                 rng_set[str(link[1])] = enc.encode(now)
                 link[2] = now
-        return rng_set
+        return rng_set, dropped
 
     def _apply_reply_state(self, reply: dict, dec: Decoder, enc: Encoder) -> None:
         """The kernel's global generators, in-place changes and generator links, applied here."""
@@ -676,7 +691,7 @@ class KernelConnection:
 
     def _rng_ref(self, rng) -> int | None:
         link = self.shared.rng_links.get(id(rng))
-        if link is not None and link[0]() is rng:
+        if link is not None and link[0] is rng:
             return link[1]
         return None
 
@@ -687,16 +702,16 @@ class KernelConnection:
             if not 0 <= k < len(enc.tracked):
                 raise WireError("bad generator link")
             rng = enc.tracked[k]
-            # generators cannot be weakly referenced: kept for the notebook's lifetime
-            self.shared.rng_links[id(rng)] = [lambda r=rng: r, rid, rng_snapshot(rng)]
+            # generators cannot be weakly referenced: the link holds it until no judge code can
+            # reach it (:meth:`_generator_updates`)
+            self.shared.rng_links[id(rng)] = [rng, rid, rng_snapshot(rng)]
         by_rid = {link[1]: link for link in self.shared.rng_links.values()}
         for rid, node in (reply.get("rng_state") or {}).items():
             link = by_rid.get(int(rid))
-            rng = link[0]() if link else None
-            if rng is None:
+            if link is None:            # never linked, or dropped: nothing here to keep in step
                 continue
-            set_rng_state(rng, dec.decode(node))
-            link[2] = rng_snapshot(rng)
+            set_rng_state(link[0], dec.decode(node))
+            link[2] = rng_snapshot(link[0])
 
     def _apply_changes(self, changed: dict, dec: Decoder, enc: Encoder) -> None:
         for key, content in changed.items():

@@ -22,7 +22,9 @@ Requests (``op``):
               code (not library code): ``count_student_lines``
 
 Every request that may run student code carries the judge's NumPy error
-state and global random states; the reply carries the new random states, the
+state and global random states, the linked generators the judge drew from
+(``rng_set``) and the links it dropped (``rng_drop``: generators no judge code
+can reach any more, which stop being compared on both sides); the reply carries the new random states, the
 warnings raised (the judge re-issues them under its own filters), what was
 printed, and the new contents of every argument the code changed in place.
 """
@@ -90,6 +92,7 @@ class Kernel:
         self.shell = None
         self.rngs: dict[int, object] = {}       # generators linked to one of the judge's
         self.rng_seen: dict[int, object] = {}   # their state as last reported
+        self.rng_count = 0                      # generator ids ever handed out (never reused)
         self.bound: dict[int, dict] = {}        # bind token -> {name: previous value or _UNBOUND}
 
     # -- IPython ----------------------------------------------------------------
@@ -267,14 +270,19 @@ class Kernel:
         new_rngs = {}
         for k, obj in tracked.items():
             if is_rng(obj):
-                rid = len(self.rngs) + 1
+                self.rng_count += 1
+                rid = self.rng_count
                 self.rngs[rid] = obj
                 self.rng_seen[rid] = rng_snapshot(obj)
                 new_rngs[str(k)] = rid
         return new_rngs
 
     def _apply_generator_states(self, header: dict, buffers) -> None:
-        """Linked generators the judge drew from since: their new states (``rng_set``)."""
+        """Links the judge dropped (``rng_drop``: no judge code can reach their generator any
+        more), then the linked generators the judge drew from since: their new states (``rng_set``)."""
+        for rid in header.get("rng_drop") or ():
+            self.rngs.pop(int(rid), None)
+            self.rng_seen.pop(int(rid), None)
         for rid, state in (header.get("rng_set") or {}).items():
             rid = int(rid)
             if rid in self.rngs:

@@ -650,12 +650,17 @@ def state_token() -> tuple:
     return (hash(key.tobytes()), int(pos), int(has_gauss), float(gauss), hash(random.getstate()))
 
 
+#: bit generators whose ``state`` property builds a new dict (and new arrays) on every read
+_FRESH_STATE = (np.random.PCG64, np.random.PCG64DXSM, np.random.MT19937, np.random.Philox, np.random.SFC64)
+
+
 def rng_snapshot(rng: Any) -> Any:
     """A copy of a generator's state (``Generator`` or ``RandomState``)."""
     import copy
 
     if isinstance(rng, np.random.Generator):
-        return copy.deepcopy(rng.bit_generator.state)
+        state = rng.bit_generator.state
+        return state if type(rng.bit_generator) in _FRESH_STATE else copy.deepcopy(state)
     return copy.deepcopy(rng.get_state(legacy=False))
 
 

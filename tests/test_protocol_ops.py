@@ -27,7 +27,7 @@ EXECUTE = Path(execute_pkg.__file__).parent
 #: every operation the judge's side sends (execute() sends exec, start() sends setup)
 SERVED = {"exec", "setup", "resolve", "call", "callattr", "getattr", "setattr", "getitem", "setitem",
           "delitem", "len", "iter", "next", "contains", "repr", "str", "deepcopy", "isinstance", "bind",
-          "unbind", "count"}
+          "unbind", "count", "differences"}
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ def _spy(conn):
     sent, replies, send = [], [], conn._request_raw
 
     def spy(op, body, *a, **k):
-        sent.append(body)
+        sent.append(dict(body, op=op))
         reply = send(op, body, *a, **k)
         replies.append(reply[0])
         return reply
@@ -222,6 +222,114 @@ def test_a_generator_the_judge_keeps_anywhere_stays_linked(conn):
     twin3, twin4 = np.random.default_rng(3), np.random.default_rng(4)
     twin3.normal(), twin3.normal(), twin4.normal(), twin4.normal()
     assert box["rng"].normal() == twin3.normal() and chain[0].normal() == twin4.normal()
+
+
+GRADIENTS = """
+import numpy as np
+class Model:
+    def __init__(self):
+        self.params = {'W': np.linspace(-1, 1, 12).reshape(3, 4), 'b': np.linspace(0, 1, 4)}
+    def loss(self, X, y=None):
+        out = X @ self.params['W'] + self.params['b']
+        dout = 2 * np.tanh(out) * (1 - np.tanh(out) ** 2)
+        return float((np.tanh(out) ** 2).sum()), {'W': X.T @ dout, 'b': dout.sum(0)}
+model = Model()
+def affine_forward(x, w):
+    return x @ w, (x, w)
+def affine_backward(dout, cache):
+    return dout @ cache[1].T, cache[0].T @ dout
+def cube_loss(x):
+    return float((x ** 3).sum()), 3 * x ** 2
+def tanh(x):
+    return np.tanh(x)
+class Fragile:
+    def __init__(self):
+        self.params = {'W': np.zeros((2, 2))}
+    def loss(self, X, y=None):
+        if self.params['W'][1, 1] != 0:
+            raise ValueError("W[1, 1] moved")
+        return float(self.params['W'].sum()), {'W': np.ones((2, 2))}
+fragile = Fragile()
+"""
+
+
+def _gradients(ns):
+    """Every numerical gradient gradcheck offers, on the student's functions."""
+    from coursekit import gradcheck as gc
+
+    X, x = np.linspace(-1, 2, 6).reshape(2, 3), np.linspace(-2, 1, 5)
+    return {
+        "model": [r.error for r in gc.check_model(ns["model"], X, None)],
+        "layer": [r.error for r in gc.check_layer(ns["affine_forward"], ns["affine_backward"],
+                                                  {"x": X, "w": np.linspace(0, 1, 12).reshape(3, 4)})],
+        "loss": [r.error for r in gc.check_loss(ns["cube_loss"], x)],
+        "array": gc.eval_numerical_gradient_array(ns["tanh"], x.copy(), np.ones(5)).tolist(),
+        "sparse": gc.grad_check_sparse(lambda v: ns["cube_loss"](v)[0], x.copy(), 3 * x ** 2).tolist(),
+    }
+
+
+def test_numerical_gradients_run_in_the_kernel_one_request_each_with_the_same_numbers(conn):
+    from coursekit import gradcheck as gc
+
+    run(conn, GRADIENTS)
+    ns = names(conn, "model", "affine_forward", "affine_backward", "cube_loss", "tanh")
+    sent, _ = _spy(conn)
+    local = _gradients(ns)                               # the loop here, every call a round trip
+    calls_here = len(sent)
+    del sent[:]
+    gc.set_kernel_differences(conn.centred_differences)
+    try:
+        remote = _gradients(ns)
+    finally:
+        gc.set_kernel_differences(None)
+    assert remote == local                              # the same numbers, to the last bit
+    ops = [body["op"] for body in sent]
+    # model: one per parameter; layer: one per input; loss and array: one each. grad_check_sparse's
+    # f is the judge's own lambda: its calls stay round trips (5 entries, 2 calls each)
+    assert ops.count("differences") == 2 + 2 + 1 + 1
+    # the other calls: the analytic ones (model.loss, forward, backward, cube_loss) and grad_check_sparse's
+    assert ops.count("call") + ops.count("callattr") == 4 + 10, ops
+    assert calls_here >= 2 * (12 + 4 + 6 + 12 + 5 + 5)   # before: two calls per entry, every entry
+
+
+def test_a_student_error_inside_the_kernels_loop_is_raised_and_the_array_restored(conn):
+    from coursekit import gradcheck as gc
+
+    run(conn, GRADIENTS)
+    fragile = names(conn, "fragile")["fragile"]
+    gc.set_kernel_differences(conn.centred_differences)
+    try:
+        with pytest.raises(ValueError, match=r"W\[1, 1\] moved"):
+            gc.check_model(fragile, np.ones((1, 2)), None)
+    finally:
+        gc.set_kernel_differences(None)
+    run(conn, "assert (fragile.params['W'] == 0).all()")
+
+
+@pytest.mark.parametrize("value, buffers", [
+    (1.5, []),
+    ({"@": "a", "b": 0}, [np.zeros(2)]),                           # an array of the wrong shape
+    ({"@": "a", "b": 0}, [np.zeros(3, dtype=np.int64)]),           # the right shape, integers
+    ({"@": "a", "b": 0}, [np.zeros((3, 1))]),                      # the right size, another shape
+    ({"@": "l", "k": 0, "v": [0.0, 0.0, 0.0]}, []),                # a list, not an array
+])
+def test_forged_numerical_gradients_are_refused(value, buffers):
+    from coursekit import gradcheck as gc
+
+    def script(h, b, k):
+        if h["op"] == "resolve":
+            return {"value": {"f": {"@": "h", "id": 7, "g": k.generation, "kind": "function", "name": "f"}}}
+        assert h["op"] == "differences"
+        k.send({"re": h["id"], "value": value}, [npy_bytes(b) for b in buffers])
+    c, _ = _scripted(script)
+    f = names(c, "f")["f"]
+    gc.set_kernel_differences(c.centred_differences)
+    try:
+        with pytest.raises(RemoteError, match="malformed numerical gradients"):
+            gc.eval_numerical_gradient(f, np.zeros(3))
+    finally:
+        gc.set_kernel_differences(None)
+    c.close()
 
 
 def test_a_student_function_returning_a_drain_shaped_dict_gets_its_dict(conn):

@@ -28,7 +28,9 @@ cells of all notebooks of a submission together (:class:`SubmissionBudget`).
 The grading helpers that must reach into the student's kernel get their hooks
 here, for the duration of a notebook: ``with_reference`` (the kernel's globals
 rebound to the judge's reference objects), ``count_student_lines`` (lines counted
-by the kernel's runner) and ``kernel_seconds`` (the time *this* process measured
+by the kernel's runner), the numerical gradients of :mod:`coursekit.gradcheck`
+(the loop of calls run in the kernel, one round trip instead of two per entry)
+and ``kernel_seconds`` (the time *this* process measured
 for a student's cell).
 """
 from __future__ import annotations
@@ -47,6 +49,7 @@ from pathlib import Path
 import nbformat
 
 from coursekit.instructor.execute.capture import MIMES, Collector, capture_streams, make_shell
+from coursekit.gradcheck import set_kernel_differences
 from coursekit.grading.dependencies import set_kernel_binder
 from coursekit.instructor.intake.notebook import NotebookSpec, read_submission
 from coursekit.instructor.execute.limits import Limits
@@ -376,12 +379,14 @@ class NotebookRun:
     def install_hooks(self) -> None:
         set_kernel_binder(self.conn.bound_in_kernel)
         set_kernel_counter(self.conn.count_lines)
+        set_kernel_differences(self.conn.centred_differences)
         set_kernel_timer(self.kernel_seconds)
 
     @staticmethod
     def remove_hooks() -> None:
         set_kernel_binder(None)
         set_kernel_counter(None)
+        set_kernel_differences(None)
         set_kernel_timer(None)
 
     # -- the notebook -----------------------------------------------------------------

@@ -20,6 +20,8 @@ Requests (``op``):
 ``unbind``    restore what a ``bind`` replaced (or remove the names it added)
 ``count``     call a handle under ``sys.settrace``, counting the lines run in the student's own
               code (not library code): ``count_student_lines``
+``differences`` the loop of a numerical gradient (:func:`coursekit.gradcheck.centred_differences`):
+              call a handle twice per index with one array perturbed in place, in one request
 
 Every request that may run student code carries the judge's NumPy error
 state and global random states, the linked generators the judge drew from
@@ -344,16 +346,40 @@ class Kernel:
                 moved[str(rid)] = enc.encode(now)
         return moved
 
+    def live_array(self, target, kind, key):
+        """The array the judge read as ``target.key`` (kind "attr"), ``target[key]`` ("item") or
+        the global ``key`` ("global")."""
+        if kind == "attr":
+            return getattr(target, key)
+        if kind == "global":
+            return self.shell.user_ns[key]
+        return target[key]
+
     def assign(self, target, kind, key, index, value) -> None:
         """``container[key][index] = value`` (or ``.key``, or the global ``key``): a write the judge
         made to an array it read from a student's object."""
-        if kind == "attr":
-            arr = getattr(target, key)
-        elif kind == "global":
-            arr = self.shell.user_ns[key]
+        self.live_array(target, kind, key)[index] = value
+
+    def differences(self, target, args, kwargs, spec) -> np.ndarray:
+        """A numerical gradient's loop of calls, here: the judge's
+        :func:`coursekit.gradcheck.centred_differences` asked for in one request. ``spec``: the
+        method to call on ``target`` (or None: call it), where the perturbed array is (``at``:
+        an argument, or an array of the student's objects), the indices, ``h``, ``take``, ``df``."""
+        from coursekit.gradcheck import centred_differences
+
+        fn = getattr(target, spec["method"]) if spec.get("method") is not None else target
+        at = spec["at"]
+        if at[0] == "arg":
+            x = args[at[1]]
+        elif at[0] == "kwarg":
+            x = kwargs[at[1]]
+        elif at[0] == "live":
+            x = self.live_array(*at[1:])
         else:
-            arr = target[key]
-        arr[index] = value
+            raise WireError("bad differences request")
+        df = None if spec.get("df") is None else np.asarray(spec["df"], dtype=np.float64)
+        return centred_differences(fn, args, kwargs, x, [tuple(ix) for ix in spec["indices"]],
+                                   float(spec["h"]), spec.get("take"), df, str(spec.get("what", "f")))
 
     def bind(self, token, bindings) -> None:
         """Make the notebook's globals ``bindings`` (name -> value) until ``unbind(token)``."""
@@ -455,6 +481,8 @@ class Kernel:
             return self.unbind(header.get("token")), False
         if op == "count":
             return self.count_lines(getattr(target, extra) if isinstance(extra, str) else target, args, kwargs), False
+        if op == "differences":
+            return self.differences(target, args, kwargs, extra), False
         raise WireError(f"unknown operation {op!r}")
 
     # -- calling back into the judge -------------------------------------------------

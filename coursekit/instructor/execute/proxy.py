@@ -32,7 +32,8 @@ Trust boundary (audited per message; ``tests/test_protocol.py`` forges each one)
   sent with the request, by number, shape- and type-checked; ``error`` becomes a stand-in
   exception (built-in types looked up by name, never imported); ``warnings`` re-raised with a
   made-up file name; ``out``/``err`` printed (cut by the cell's output limit); the ``count`` op's
-  line count checked to be a plausible int;
+  line count checked to be a plausible int; the ``differences`` op's numerical gradients to be
+  a float64 array of one value per index asked;
 - ``callback`` requests: only judge objects this connection handed over and not revoked, public
   attributes only, never a module or a class back;
 - anything else (an unsolicited request, a malformed or oversized frame): the kernel is killed.

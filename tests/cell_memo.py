@@ -9,7 +9,8 @@
   bypass the mapping, are added from the code), with a fingerprint of the value each had BEFORE
   the cell: the array bytes, the compiled code of notebook functions and classes, the contents
   of containers and of notebook objects (anything else cannot be fingerprinted: no memo);
-- the global random states (NumPy, ``random``), the environment, the working directory;
+- the global random states (NumPy, ``random``), the working directory, and the environment
+  variables the cell reads through ``os.environ`` (so the hidden-input seed counts only if read);
 - what the cell bound (a deep copy) and the random states after it.
 
 A later run replays the cell when all of that is equal: the cell is deterministic code, so with
@@ -19,7 +20,8 @@ The replayed objects' own functions still read the globals of the run that creat
 run records those reads and ``Replay.verify`` checks each against the new run's value (equal
 fingerprints), and ``run_tests`` runs again without the memo if one differs.
 Limits (not proved): library modules are taken as constant, and a cell must not rely on state
-outside its namespace other than the recorded one. ``tests/test_assignment_04.py`` compares
+outside its namespace other than the recorded one (nor read the environment other than through
+``os.environ``). ``tests/test_assignment_04.py`` compares
 memoised with plain verdicts for mutants of every unit.
 """
 from __future__ import annotations
@@ -34,7 +36,6 @@ import types
 import numpy as np
 
 _ABSENT = ("absent",)
-_IGNORED_ENV = {"PYTEST_CURRENT_TEST"}
 
 
 class Unknown(Exception):
@@ -174,9 +175,33 @@ def _class_body_names(code: types.CodeType) -> set:
 
 
 def _outside_state() -> tuple:
-    env = tuple(sorted((k, v) for k, v in os.environ.items() if k not in _IGNORED_ENV))
     np_state = np.random.get_state()
-    return (env, os.getcwd(), fingerprint(tuple(np_state)), repr(random.getstate()))
+    return (os.getcwd(), fingerprint(tuple(np_state)), repr(random.getstate()))
+
+
+class _EnvReads:
+    """Records the environment variables read through ``os.environ`` (``get``, ``in``, ``[]``,
+    ``os.getenv``, copies: all go through ``os._Environ.__getitem__``) while active."""
+
+    def __init__(self):
+        self.keys: set = set()
+
+    def __enter__(self):
+        original = self.original = os._Environ.__getitem__
+        keys = self.keys
+
+        def getitem(env, key):
+            keys.add(key)
+            return original(env, key)
+        os._Environ.__getitem__ = getitem
+        return self
+
+    def __exit__(self, *exc):
+        os._Environ.__getitem__ = self.original
+
+
+def _env(keys) -> dict:
+    return {k: os.environ.get(k) for k in keys}
 
 
 # --------------------------------------------------------------------------- the memo
@@ -214,7 +239,8 @@ class CellMemo:
         key = (assignment, gid, source)
         outside = _outside_state()
         for entry in cls.entries.get(key, []):
-            now = cls._same_inputs(entry, ns) if entry["outside"] == outside else None
+            same = entry["outside"] == outside and _env(entry["env"]) == entry["env"]
+            now = cls._same_inputs(entry, ns) if same else None
             if now is not None:
                 cls._replay(entry, now, ns, replays)
                 cls.stats["replayed"] += 1
@@ -222,11 +248,15 @@ class CellMemo:
         cls.stats["ran"] += 1
         extra = _class_body_names(code)
         before = dict(dict.items(ns))
+        env = _env(os.environ.keys())
         ns.track()
         try:
-            exec(code, ns)
+            with _EnvReads() as env_reads:
+                exec(code, ns)
         finally:
             reads, opaque = ns.untrack()
+        if _env(os.environ.keys()) != env:
+            return  # the cell changed the environment: not replayable
         reads |= extra
         if opaque:
             return
@@ -241,9 +271,13 @@ class CellMemo:
         bound = {n: v for n, v in dict.items(ns) if n not in before or before[n] is not v}
         removed = [n for n in before if n not in ns]
         keep = {id(o): o for o in anchors}
-        snapshot = copy.deepcopy(bound, dict(keep))
+        keep.update({id(v): v for v in bound.values() if isinstance(v, types.ModuleType)})
+        try:
+            snapshot = copy.deepcopy(bound, dict(keep))
+        except Exception:  # noqa: BLE001 - a value that cannot be copied: not replayable
+            return
         cls.entries.setdefault(key, []).append({
-            "outside": outside, "inputs": inputs, "anchors": anchors, "bound": snapshot, "removed": removed,
+            "outside": outside, "env": {k: env.get(k) for k in env_reads.keys}, "inputs": inputs, "anchors": anchors, "bound": snapshot, "removed": removed,
             "after": (np.random.get_state(), random.getstate()), "origin": ns})
 
     @staticmethod
@@ -263,6 +297,7 @@ class CellMemo:
     @staticmethod
     def _replay(entry, now, ns, replays) -> None:
         memo = {id(old): new for old, new in zip(entry["anchors"], now)}
+        memo.update({id(v): v for v in entry["bound"].values() if isinstance(v, types.ModuleType)})
         dict.update(ns, copy.deepcopy(entry["bound"], memo))
         for n in entry["removed"]:
             dict.pop(ns, n, None)

@@ -356,7 +356,24 @@ def test_random_search_reference_by_hand(ref):
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # broken code may warn outside the tests, as in a notebook
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_mutant_loses_points_on_its_unit_with_a_clear_message(mutant):
-    assert_mutant_caught(A, mutant, UNITS)
+    # stops after the unit's last test cell: the training after it cannot change those verdicts
+    assert_mutant_caught(A, mutant, UNITS, stop_after_unit=True)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_mutant_run_stopped_after_its_unit_has_the_verdicts_of_the_whole_run():
+    """What the mutant test above relies on, for a mutant whose unit the training uses."""
+    from .harness import graded_cells_of
+
+    mutant = MUTANTS_BY_NAME["batchnorm_unbiased_variance"]  # its whole run is also test_fully_connected_net_is_not_charged...
+    whole = run_tests(A, replace={mutant.unit: mutant.code})
+    part = assert_mutant_caught(A, mutant, UNITS, stop_after_unit=True)
+    assert part.partial and not whole.partial
+    cells = graded_cells_of(A)
+    last = max(cells.index(g) for g in unit_tests(whole, "batchnorm", UNITS))
+    assert list(part.cells) == cells[:last + 1] and len(whole.cells) == len(cells)
+    assert part.cells == {g: whole.cells[g] for g in part.cells}
+    assert "trained_model" not in part.namespace  # the training was not run
 
 
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
@@ -529,3 +546,19 @@ def test_memo_replayed_objects_that_read_other_globals_are_checked():
     replayed, ns = _toy("later = 1\n", cell, replays)
     ns["h"]()
     assert replays[0].verify(ns)
+
+
+def test_memo_counts_an_environment_variable_only_if_the_cell_reads_it(monkeypatch):
+    from .cell_memo import CellMemo
+
+    cell = "import os\ny = os.environ.get('TOY_READ', '-')"
+    CellMemo.entries.pop(("toy", "cell", cell), None)
+    monkeypatch.setenv("TOY_READ", "1")
+    monkeypatch.setenv("TOY_UNREAD", "1")
+    assert not _toy("", cell)[0]
+    monkeypatch.setenv("TOY_UNREAD", "2")
+    replayed, ns = _toy("", cell)
+    assert replayed and ns["y"] == "1"
+    monkeypatch.setenv("TOY_READ", "2")
+    replayed, ns = _toy("", cell)
+    assert not replayed and ns["y"] == "2"

@@ -35,7 +35,13 @@ import types
 
 import numpy as np
 
-_ABSENT = ("absent",)
+
+
+class _Absent:
+    """The value of a name the namespace does not hold (fingerprinted as such, unlike any value)."""
+
+
+_ABSENT = _Absent()
 
 
 class Unknown(Exception):
@@ -105,6 +111,8 @@ def fingerprint(value, _stack: tuple = ()) -> tuple:
     if any(value is s for s in _stack):
         return ("cycle", next(i for i, s in enumerate(_stack) if s is value))
     stack = _stack + (value,)
+    if value is _ABSENT:
+        return ("absent",)
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
         return (type(value).__name__, repr(value))
     if isinstance(value, np.ndarray):
@@ -221,7 +229,7 @@ class Replay:
             old = dict.get(self.origin, name, _ABSENT)
             new = dict.get(ns, name, _ABSENT)
             try:
-                if (old is not new) and (_ABSENT in (old, new) or fingerprint(old) != fingerprint(new)):
+                if old is not new and fingerprint(old) != fingerprint(new):
                     return False
             except Unknown:
                 return False
@@ -248,6 +256,12 @@ class CellMemo:
         cls.stats["ran"] += 1
         extra = _class_body_names(code)
         before = dict(dict.items(ns))
+        prints = {}  # every value's fingerprint before the cell (None: cannot be fingerprinted)
+        for n, v in before.items():
+            try:
+                prints[n] = fingerprint(v)
+            except Unknown:
+                prints[n] = None
         env = _env(os.environ.keys())
         ns.track()
         try:
@@ -260,10 +274,12 @@ class CellMemo:
         reads |= extra
         if opaque:
             return
+        inputs = {n: prints[n] if n in before else fingerprint(_ABSENT) for n in reads}
+        if any(fp is None for fp in inputs.values()):
+            return
         try:
-            inputs = {n: fingerprint(before.get(n, _ABSENT)) for n in reads}
-            if any(fingerprint(dict.get(ns, n, _ABSENT)) != inputs[n] for n in reads if n in before
-                   and dict.get(ns, n, _ABSENT) is before[n]):
+            if any(fingerprint(dict.get(ns, n)) != inputs[n] for n in reads
+                   if n in before and dict.get(ns, n, _ABSENT) is before[n]):
                 return  # the cell changed one of its inputs in place: not replayable
         except Unknown:
             return

@@ -526,6 +526,7 @@ def test_memo_never_replays_a_cell_that_changes_its_inputs_or_reads_the_whole_na
     for cell in ("data.append(3)\ny = len(data)", "y = globals().get('data')"):
         CellMemo.entries.pop(("toy", "cell", cell), None)
         _toy("data = [1, 2]\n", cell)
+        assert not CellMemo.entries.get(("toy", "cell", cell)), cell  # nothing recorded
         assert not _toy("data = [1, 2]\n", cell)[0], cell
 
 

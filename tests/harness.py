@@ -21,8 +21,6 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 _MAGIC = re.compile(r"^\s*[%!].*$", re.M)
-# Solution cells worth memoising (tests.cell_memo): the ones that train for seconds.
-MEMO_CELLS = {"04_training": {"trained_model"}}
 
 
 def notebook_path(assignment: str) -> Path:
@@ -61,29 +59,23 @@ class RunResult:
 
 
 def run_tests(assignment: str, replace: dict[str, str] | None = None,
-              blank: bool = False, seed: int | None = 1234, memo: bool = True,
+              blank: bool = False, seed: int | None = 1234,
               stop_after: set[str] | frozenset = frozenset()) -> RunResult:
     """Execute setup cells, solution cells (reference code, or ``replace``d) and every test cell.
 
     Free code cells (plots, widgets, training) are skipped: test cells must not
     depend on them. ``blank`` replaces every solution with the release stub.
-    With ``memo``, an unchanged solution cell that ran before on the same inputs is not run
-    again: its outcome is replayed from ``tests.cell_memo`` (see there for why that is exact).
     ``stop_after``: stop once these test cells have run. A cell's verdict depends only on the
     cells before it (they run in order, and a recorded verdict is never changed), so the verdicts
     of these cells and of every cell before them are those of the whole run; later cells are
     absent from the result (``partial``).
     """
-    from .cell_memo import CellMemo, Namespace
-
     matplotlib.use("Agg")
     nb = nbformat.read(notebook_path(assignment), as_version=4)
-    replace_all = dict(replace or {})
-    replace = dict(replace_all)
-    ns = Namespace(__name__="__main__")
+    replace = dict(replace or {})
+    ns: dict = {"__name__": "__main__"}
     result = RunResult()
     result.namespace = ns
-    replays: list = []
     old_cwd = os.getcwd()
     old_seed = os.environ.get("COURSEKIT_SEED")
     if seed is not None:
@@ -102,11 +94,7 @@ def run_tests(assignment: str, replace: dict[str, str] | None = None,
                 source = replace.pop(gid, source)
                 filename = f"<cell {gid}>"
                 linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-                code = compile(source, filename, "exec")
-                if memo and gid in MEMO_CELLS.get(assignment, ()):
-                    CellMemo.run(assignment, gid, source, code, ns, replays)
-                else:
-                    exec(code, ns)
+                exec(compile(source, filename, "exec"), ns)
             elif m.get("grade"):
                 out = io.StringIO()
                 try:
@@ -125,8 +113,6 @@ def run_tests(assignment: str, replace: dict[str, str] | None = None,
             if stop_after and set(stop_after) <= set(result.cells):
                 result.partial = True
                 break
-        # replayed objects read the globals of the run that made them: were those this run's values?
-        exact = all([replay.verify(ns) for replay in replays])
     finally:
         os.chdir(old_cwd)
         if seed is not None:
@@ -135,8 +121,6 @@ def run_tests(assignment: str, replace: dict[str, str] | None = None,
             else:
                 os.environ["COURSEKIT_SEED"] = old_seed
     assert not replace, f"no solution cell named {sorted(replace)}"
-    if not exact:
-        return run_tests(assignment, replace=replace_all, blank=blank, seed=seed, memo=False, stop_after=stop_after)
     return result
 
 

@@ -122,12 +122,11 @@ def test_nbgrader_copies_no_heldout_file_into_a_release_or_autograded_folder():
 
 
 def test_reference_scores_full_marks_for_several_seeds():
-    assert_full_marks(A, seeds=(1234, 1, 2))  # 1234: the mutants' seed, whose training the memo replays
+    assert_full_marks(A, seeds=(1234, 1, 2))
 
 
 def _home_run(monkeypatch):
-    """The reference notebook run at home (train_model(grading=False): augmentation, longer); the
-    second call replays the training (tests.cell_memo)."""
+    """The reference notebook run at home (train_model(grading=False): augmentation, longer)."""
     monkeypatch.delenv("NBGRADER_EXECUTION")
     return run_tests(A, seed=4)
 
@@ -277,7 +276,7 @@ def _heldout_rows():
 
 def test_trained_model_reference_is_accurate_in_both_budgets(digits, monkeypatch):
     # (its speed is measured by bench/bench_course.py, not asserted: a loaded machine must not fail it)
-    # The models the reference notebook trains (in run_tests, whose memo replays a training already done).
+    # The models the reference notebook trains (in run_tests), not a training of their own.
     for grading, result in ((True, run_tests(A)), (False, _home_run(monkeypatch))):
         assert result.namespace["GRADING"] is grading
         model = result.namespace["trained_model"]
@@ -291,7 +290,7 @@ def test_trained_model_reference_passes_the_heldout_test_on_twenty_seeds():
     from coursekit.augment import jitter
     from coursekit.grading import fresh_rng
 
-    result = run_tests(A)  # the grading-mode training of the reference notebook (replayed by the memo)
+    result = run_tests(A)  # the grading-mode training of the reference notebook
     assert result.namespace["GRADING"] is True
     model = result.namespace["trained_model"]
     X, y = _heldout_rows()
@@ -413,7 +412,7 @@ def test_fully_connected_net_is_not_charged_for_a_batchnorm_bug():
     """One bug, one charge: a wrong batch norm fails batch-norm tests, while the network's hidden parts
     run on the reference batch norm (its visible parts may still notice)."""
     mutant = MUTANTS_BY_NAME["batchnorm_unbiased_variance"]
-    result = run_tests(A, replace={mutant.unit: mutant.code}, blank=False)  # the mutant test's run: replayed
+    result = run_tests(A, replace={mutant.unit: mutant.code}, blank=False)
     own = unit_tests(result, "batchnorm", UNITS)
     assert any(g in result.failed() for g in own)
     fcn_failed = [g for g in unit_tests(result, "FullyConnectedNet", UNITS) if g in result.failed()]
@@ -468,98 +467,3 @@ def test_mutant_sources_are_current():
     from .mutants.m04_training import _solution
     for m in MUTANTS:
         assert m.code.strip() != _solution(m.unit).strip(), m.name
-
-
-# ----------------------------------------------------------------------------- the harness's training memo
-
-
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.parametrize("name", ["normalize_in_place", "init_global_generator", "ensemble_majority_vote"])
-def test_memo_replays_the_training_with_the_same_verdicts_as_a_plain_run(name):
-    """A mutant the training does not read: the memo replays the training, and every test cell's
-    verdict, message and output, and the trained weights, are those of a run that trains again."""
-    from .cell_memo import CellMemo
-
-    mutant = MUTANTS_BY_NAME[name]
-    run_tests(A)  # the reference training at this seed, recorded
-    replayed = CellMemo.stats["replayed"]
-    memo = run_tests(A, replace={mutant.unit: mutant.code})
-    assert CellMemo.stats["replayed"] == replayed + 1
-    plain = run_tests(A, replace={mutant.unit: mutant.code}, memo=False)
-    assert memo.cells == plain.cells
-    nets = [(a, b) for a, b in zip(memo.namespace["trained_model"].nets, plain.namespace["trained_model"].nets)]
-    assert len(nets) == 5 and all(a.params.keys() == b.params.keys() for a, b in nets)
-    assert all(np.array_equal(a.params[k], b.params[k]) for a, b in nets for k in a.params)
-    assert type(memo.namespace["trained_model"].nets[0]) is memo.namespace["FullyConnectedNet"]  # rebound
-
-
-def _toy(setup: str, cell: str, replays=None):
-    """Run ``setup`` then the memoised ``cell`` in a fresh namespace; True if the memo replayed it."""
-    from .cell_memo import CellMemo, Namespace
-
-    ns = Namespace(__name__="__main__")
-    exec(compile(setup, "<setup>", "exec"), ns)
-    before = CellMemo.stats["replayed"]
-    CellMemo.run("toy", "cell", cell, compile(cell, "<cell>", "exec"), ns, [] if replays is None else replays)
-    return CellMemo.stats["replayed"] > before, ns
-
-
-def test_memo_replays_only_when_everything_the_cell_reads_is_equal():
-    from .cell_memo import CellMemo
-
-    CellMemo.entries.pop(("toy", "cell", "y = f(data)\nz = [y]"), None)
-    setup = "data = [1, 2]\ndef g(x):\n    return x * 2\ndef f(x):\n    return g(x[0]) + 1\nother = 5\n"
-    cell = "y = f(data)\nz = [y]"
-    assert not _toy(setup, cell)[0]                                      # the first time: it runs
-    assert _toy(setup, cell)[0]                                          # the same inputs: replayed
-    replayed, ns = _toy(setup + "other = 6\n", cell)                     # a name it does not read
-    assert replayed and ns["y"] == 3 and ns["z"] == [3]
-    assert not _toy(setup + "data[0] = 7\n", cell)[0]                    # an input's contents
-    assert not _toy(setup + "def g(x):\n    return x * 3\n", cell)[0]    # a function read by a function it calls
-    assert not _toy(setup + "import numpy as np\nnp.random.seed(99)\n", cell)[0]  # the global RNG
-    assert _toy(setup, cell)[1]["z"] is not _toy(setup, cell)[1]["z"]  # a fresh copy each time
-
-
-def test_memo_never_replays_a_cell_that_changes_its_inputs_or_reads_the_whole_namespace():
-    from .cell_memo import CellMemo
-
-    for cell in ("data.append(3)\ny = len(data)", "y = globals().get('data')"):
-        CellMemo.entries.pop(("toy", "cell", cell), None)
-        _toy("data = [1, 2]\n", cell)
-        assert not CellMemo.entries.get(("toy", "cell", cell)), cell  # nothing recorded
-        assert not _toy("data = [1, 2]\n", cell)[0], cell
-
-
-def test_memo_replayed_objects_that_read_other_globals_are_checked():
-    """A replayed function reads the globals of the run that made it: a different value there is caught."""
-    from .cell_memo import CellMemo
-
-    cell = "def h():\n    return later\n"
-    CellMemo.entries.pop(("toy", "cell", cell), None)
-    _toy("later = 1\n", cell)
-    replays: list = []
-    replayed, ns = _toy("later = 2\n", cell, replays)
-    assert replayed
-    ns["later"] = 2
-    assert ns["h"]() == 1  # the original run's value: this run's verdicts would be wrong...
-    assert not replays[0].verify(ns)  # ...and run_tests, told so, runs again without the memo
-    replays = []
-    replayed, ns = _toy("later = 1\n", cell, replays)
-    ns["h"]()
-    assert replays[0].verify(ns)
-
-
-def test_memo_counts_an_environment_variable_only_if_the_cell_reads_it(monkeypatch):
-    from .cell_memo import CellMemo
-
-    cell = "import os\ny = os.environ.get('TOY_READ', '-')"
-    CellMemo.entries.pop(("toy", "cell", cell), None)
-    monkeypatch.setenv("TOY_READ", "1")
-    monkeypatch.setenv("TOY_UNREAD", "1")
-    assert not _toy("", cell)[0]
-    monkeypatch.setenv("TOY_UNREAD", "2")
-    replayed, ns = _toy("", cell)
-    assert replayed and ns["y"] == "1"
-    monkeypatch.setenv("TOY_READ", "2")
-    replayed, ns = _toy("", cell)
-    assert not replayed and ns["y"] == "2"

@@ -45,6 +45,8 @@ class CellResult:
 @dataclass
 class RunResult:
     cells: dict[str, CellResult] = field(default_factory=dict)
+    namespace: dict = field(default_factory=dict, repr=False)  # the notebook's globals after the run
+    partial: bool = False  # stopped early (run_tests' stop_after): later test cells are not in ``cells``
 
     def failed(self) -> list[str]:
         return [gid for gid, c in self.cells.items() if not c.passed]
@@ -57,17 +59,23 @@ class RunResult:
 
 
 def run_tests(assignment: str, replace: dict[str, str] | None = None,
-              blank: bool = False, seed: int | None = 1234) -> RunResult:
+              blank: bool = False, seed: int | None = 1234,
+              stop_after: set[str] | frozenset = frozenset()) -> RunResult:
     """Execute setup cells, solution cells (reference code, or ``replace``d) and every test cell.
 
     Free code cells (plots, widgets, training) are skipped: test cells must not
     depend on them. ``blank`` replaces every solution with the release stub.
+    ``stop_after``: stop once these test cells have run. A cell's verdict depends only on the
+    cells before it (they run in order, and a recorded verdict is never changed), so the verdicts
+    of these cells and of every cell before them are those of the whole run; later cells are
+    absent from the result (``partial``).
     """
     matplotlib.use("Agg")
     nb = nbformat.read(notebook_path(assignment), as_version=4)
     replace = dict(replace or {})
     ns: dict = {"__name__": "__main__"}
     result = RunResult()
+    result.namespace = ns
     old_cwd = os.getcwd()
     old_seed = os.environ.get("COURSEKIT_SEED")
     if seed is not None:
@@ -102,6 +110,9 @@ def run_tests(assignment: str, replace: dict[str, str] | None = None,
                                                              message=msg, output=out.getvalue())
             elif m.get("locked"):
                 exec(compile(source, "<setup>", "exec"), ns)
+            if stop_after and set(stop_after) <= set(result.cells):
+                result.partial = True
+                break
     finally:
         os.chdir(old_cwd)
         if seed is not None:
@@ -135,6 +146,13 @@ def unit_tests(result: RunResult, unit: str, units: list[str]) -> list[str]:
     return [gid for gid in result.cells if unit_of(gid, units) == unit]
 
 
+def graded_cells_of(assignment: str) -> list[str]:
+    """The grade ids of the notebook's test cells, in order."""
+    nb = nbformat.read(notebook_path(assignment), as_version=4)
+    return [meta(c)["grade_id"] for c in nb.cells
+            if c.cell_type == "code" and meta(c).get("grade") and not meta(c).get("solution")]
+
+
 def units_of(assignment: str) -> list[str]:
     nb = nbformat.read(notebook_path(assignment), as_version=4)
     return [meta(c)["grade_id"] for c in nb.cells if meta(c).get("solution")]
@@ -159,11 +177,21 @@ def assert_blank_scores_zero(assignment: str) -> None:
 
 
 def assert_mutant_caught(assignment: str, mutant, units: list[str], seed: int | None = 1234,
-                         only_own_unit: bool = False) -> RunResult:
-    """A wrong implementation fails a test of its own unit, with a message matching ``mutant.expect``."""
+                         only_own_unit: bool = False, stop_after_unit: bool = False) -> RunResult:
+    """A wrong implementation fails a test of its own unit, with a message matching ``mutant.expect``.
+
+    With ``stop_after_unit`` (not with ``only_own_unit``, which looks at every unit's verdicts), the
+    run stops after the last test cell of the mutant's unit: those verdicts are the whole run's (see
+    ``run_tests``), and the later cells (04's training, for instance) are not paid for; the result
+    then holds only the cells up to there.
+    """
     import re
 
-    result = run_tests(assignment, replace={mutant.unit: mutant.code}, seed=seed)
+    from coursekit.instructor.store.results import unit_of
+
+    own_cells = {g for g in graded_cells_of(assignment) if unit_of(g, units) == mutant.unit}
+    result = run_tests(assignment, replace={mutant.unit: mutant.code}, seed=seed,
+                       stop_after=own_cells if stop_after_unit and not only_own_unit else frozenset())
     own = unit_tests(result, mutant.unit, units)
     failed_own = [g for g in own if g in result.failed()]
     assert failed_own, f"{mutant.name}: no test of {mutant.unit} failed"

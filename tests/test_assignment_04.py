@@ -122,12 +122,17 @@ def test_nbgrader_copies_no_heldout_file_into_a_release_or_autograded_folder():
 
 
 def test_reference_scores_full_marks_for_several_seeds():
-    assert_full_marks(A, seeds=(1, 2, 3))
+    assert_full_marks(A, seeds=(1234, 1, 2))
+
+
+def _home_run(monkeypatch):
+    """The reference notebook run at home (train_model(grading=False): augmentation, longer)."""
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    return run_tests(A, seed=4)
 
 
 def test_reference_scores_full_marks_with_the_home_budget(monkeypatch):
-    monkeypatch.delenv("NBGRADER_EXECUTION")  # train_model(grading=False): augmentation, longer
-    result = run_tests(A, seed=4)
+    result = _home_run(monkeypatch)
     assert result.failed() == [], {g: result.cells[g].message for g in result.failed()}
 
 
@@ -136,9 +141,9 @@ def test_blank_release_scores_zero():
 
 
 def test_seed_changes_hidden_inputs_and_replays():
-    a, b, a2 = run_tests(A, seed=11), run_tests(A, seed=12), run_tests(A, seed=11)
+    a, b, a2 = run_tests(A, seed=1234), run_tests(A, seed=1), run_tests(A, seed=1234)
     hidden = "test_FullyConnectedNet_params"
-    assert "seed 11" in a.cells[hidden].output and "seed 12" in b.cells[hidden].output
+    assert "seed 1234" in a.cells[hidden].output and "seed 1 " in b.cells[hidden].output
     assert a.cells[hidden].output == a2.cells[hidden].output
 
 
@@ -269,21 +274,25 @@ def _heldout_rows():
         return npz["images"].reshape(len(npz["images"]), -1) / 16.0, npz["labels"].astype(np.int64)
 
 
-def test_trained_model_reference_is_accurate_in_both_budgets(ref, digits):
+def test_trained_model_reference_is_accurate_in_both_budgets(digits, monkeypatch):
     # (its speed is measured by bench/bench_course.py, not asserted: a loaded machine must not fail it)
-    for grading in (True, False):
-        model = ref.train_model(digits, grading=grading)
+    # The models the reference notebook trains (in run_tests), not a training of their own.
+    for grading, result in ((True, run_tests(A)), (False, _home_run(monkeypatch))):
+        assert result.namespace["GRADING"] is grading
+        model = result.namespace["trained_model"]
         acc = np.mean(np.argmax(model.loss(digits["X_test"]), axis=1) == digits["y_test"])
         assert acc >= 0.96, (grading, acc)  # a margin above the required 0.95
 
 
-def test_trained_model_reference_passes_the_heldout_test_on_twenty_seeds(ref, digits):
+def test_trained_model_reference_passes_the_heldout_test_on_twenty_seeds():
     """Calibration: the grading-mode reference clears 0.95 on the perturbed held-out digits with a margin
     (at least two images to spare out of 150) for 20 run seeds; the perturbation is fresh per seed."""
     from coursekit.augment import jitter
     from coursekit.grading import fresh_rng
 
-    model = ref.train_model(digits, grading=True)
+    result = run_tests(A)  # the grading-mode training of the reference notebook
+    assert result.namespace["GRADING"] is True
+    model = result.namespace["trained_model"]
     X, y = _heldout_rows()
     accs, firsts = [], set()
     for seed in range(20):
@@ -308,15 +317,15 @@ def test_trained_model_budget_comes_from_the_grader_clock(monkeypatch):
 
     lying = _solution("trained_model") + "\ntraining_seconds = 0.0  # what a student's kernel can claim\n"
     monkeypatch.setattr(measured, "_timer", lambda gid: 80.0 if gid == "trained_model" else None)
-    result = run_tests(A, replace={"trained_model": lying}, seed=5)
+    result = run_tests(A, replace={"trained_model": lying})
     assert result.failed() == ["test_trained_model_accuracy"]
     assert "ran for 80.0 s" in result.cells["test_trained_model_accuracy"].message
     assert "timed by the grader" in result.cells["test_trained_model_accuracy"].message
     monkeypatch.setattr(measured, "_timer", lambda gid: 3.0 if gid == "trained_model" else None)
-    assert run_tests(A, seed=5).failed() == []  # the grader's 3 s are within budget
+    assert run_tests(A).failed() == []  # the grader's 3 s are within budget
     monkeypatch.setattr(measured, "_timer", None)  # no judge: the notebook's own number is all there is
     slow = _solution("trained_model") + "\ntraining_seconds = 25.0\n"
-    result = run_tests(A, replace={"trained_model": slow}, seed=5)
+    result = run_tests(A, replace={"trained_model": slow})
     assert result.failed() == ["test_trained_model_accuracy"]
     assert "25.0 s of CPU time" in result.cells["test_trained_model_accuracy"].message
 
@@ -346,7 +355,24 @@ def test_random_search_reference_by_hand(ref):
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # broken code may warn outside the tests, as in a notebook
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
 def test_mutant_loses_points_on_its_unit_with_a_clear_message(mutant):
-    assert_mutant_caught(A, mutant, UNITS)
+    # stops after the unit's last test cell: the training after it cannot change those verdicts
+    assert_mutant_caught(A, mutant, UNITS, stop_after_unit=True)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_mutant_run_stopped_after_its_unit_has_the_verdicts_of_the_whole_run():
+    """What the mutant test above relies on, for a mutant whose unit the training uses."""
+    from .harness import graded_cells_of
+
+    mutant = MUTANTS_BY_NAME["batchnorm_unbiased_variance"]  # its whole run is also test_fully_connected_net_is_not_charged...
+    whole = run_tests(A, replace={mutant.unit: mutant.code})
+    part = assert_mutant_caught(A, mutant, UNITS, stop_after_unit=True)
+    assert part.partial and not whole.partial
+    cells = graded_cells_of(A)
+    last = max(cells.index(g) for g in unit_tests(whole, "batchnorm", UNITS))
+    assert list(part.cells) == cells[:last + 1] and len(whole.cells) == len(cells)
+    assert part.cells == {g: whole.cells[g] for g in part.cells}
+    assert "trained_model" not in part.namespace  # the training was not run
 
 
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
@@ -386,7 +412,7 @@ def test_fully_connected_net_is_not_charged_for_a_batchnorm_bug():
     """One bug, one charge: a wrong batch norm fails batch-norm tests, while the network's hidden parts
     run on the reference batch norm (its visible parts may still notice)."""
     mutant = MUTANTS_BY_NAME["batchnorm_unbiased_variance"]
-    result = run_tests(A, replace={mutant.unit: mutant.code}, seed=3, blank=False)
+    result = run_tests(A, replace={mutant.unit: mutant.code}, blank=False)
     own = unit_tests(result, "batchnorm", UNITS)
     assert any(g in result.failed() for g in own)
     fcn_failed = [g for g in unit_tests(result, "FullyConnectedNet", UNITS) if g in result.failed()]

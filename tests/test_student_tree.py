@@ -322,7 +322,7 @@ def test_tree_runs_a_release_notebooks_visible_tests(tmp_path, monkeypatch):
         "assert importlib.util.find_spec('coursekit.instructor') is None"))
     work = tmp_path / "work"
     work.mkdir()
-    NotebookClient(nb, kernel_name="student-tree", timeout=300,
+    NotebookClient(nb, kernel_name="student-tree", timeout=300, shutdown_kernel="immediate",
                    resources={"metadata": {"path": str(work)}}).execute()
     tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
     assert tests

@@ -37,7 +37,10 @@ def _validator(invert=False):
 @pytest.fixture(scope="module", autouse=True)
 def regenerated(request):
     """``stale_files`` of every assignment whose freshness test is selected, running in the
-    background from the module's start: {assignment: future of the stale file list}."""
+    background from the module's start: {assignment: future of the stale file list}.
+    (``stale_files`` uses absolute paths only, so the Validator changing the working folder
+    meanwhile does not matter; the NBGRADER_* variables it sets are not read by
+    ``generate_assignment``.)"""
     wanted = [item.callspec.params["assignment"] for item in request.session.items
               if item.module is request.module
               and getattr(item, "originalname", "") == "test_release_is_up_to_date"]

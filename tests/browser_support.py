@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -89,8 +90,12 @@ class LabServer:
     """
 
     def __init__(self, root: Path, *, python: str | os.PathLike = sys.executable,
-                 state_dir: Path | None = None, startup_timeout: float = 90.0):
+                 state_dir: Path | None = None, startup_timeout: float = 90.0,
+                 expose_app: bool = False):
         self.root = Path(root)
+        # window.jupyterapp in the page: one tab can open notebook after notebook through
+        # JupyterLab's own commands, without loading the whole application again
+        self.expose_app = expose_app
         self.python = str(python)
         self.state = Path(state_dir or (self.root.parent / f".lab-state-{self.root.name}"))
         self.port = free_port()
@@ -98,6 +103,7 @@ class LabServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
+        self._deleting: list[threading.Thread] = []
         self.log_path = self.state / "jupyter-lab.log"
 
     # process ---------------------------------------------------------------------------
@@ -129,6 +135,8 @@ class LabServer:
                f"--ServerApp.root_dir={self.root}", f"--IdentityProvider.token={self.token}",
                "--ServerApp.password=",
                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        if self.expose_app:
+            cmd.append("--LabApp.expose_app_in_browser=True")
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=self.root, env=self.env(), stdout=log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -148,6 +156,8 @@ class LabServer:
                            f"{self.log()}")
 
     def stop(self) -> None:
+        for thread in self._deleting:   # kernels still being shut down: let them finish
+            thread.join(timeout=30)
         if self.proc is None or self.proc.poll() is not None:
             return
         try:  # the server shuts its kernels down on SIGTERM
@@ -198,12 +208,27 @@ class LabServer:
         return self.api("GET", f"api/contents/{urllib.parse.quote(rel_path)}",
                         params={"content": 1, "type": "notebook"})["content"]
 
-    def shutdown_kernels(self) -> None:
-        for session in self.api("GET", "api/sessions") or []:
-            try:
-                self.api("DELETE", f"api/sessions/{session['id']}")
-            except urllib.error.URLError:
-                pass
+    def shutdown_kernels(self, background: bool = False) -> None:
+        """Delete every session now open, which shuts its kernel down.
+
+        ``background``: the sessions are listed now, their deletion (which waits for each
+        kernel to exit) goes on in a thread; :meth:`stop` waits for it.
+        """
+        ids = [session["id"] for session in self.api("GET", "api/sessions") or []]
+
+        def delete():
+            for session_id in ids:
+                try:
+                    self.api("DELETE", f"api/sessions/{session_id}")
+                except (urllib.error.URLError, ConnectionError, OSError):
+                    pass
+
+        if background:
+            thread = threading.Thread(target=delete, name="lab-shutdown-kernels", daemon=True)
+            thread.start()
+            self._deleting.append(thread)
+        else:
+            delete()
 
     def lab_url(self, rel_path: str) -> str:
         return f"{self.url}/lab/tree/{urllib.parse.quote(rel_path)}?reset&token={self.token}"
@@ -282,11 +307,40 @@ class LabPage:
 
     # notebooks ------------------------------------------------------------------------------
     def open(self, rel_path: str, timeout=90_000):
-        """Open a notebook in JupyterLab and wait for its kernel to be idle."""
-        self.page.goto(self.server.lab_url(rel_path), wait_until="domcontentloaded")
+        """Open a notebook in JupyterLab and wait for its kernel to be idle.
+
+        The first time, through the notebook's URL (the application loads). Later, when the
+        server exposes the application (``LabServer(expose_app=True)``), the documents
+        open in this tab are closed and the notebook is opened in the same application
+        with ``docmanager:open``, what double-clicking it in the file browser does.
+        """
+        if self.in_app():
+            self.close_documents()
+            self.page.evaluate(
+                "p => window.jupyterapp.commands.execute('docmanager:open', "
+                "{path: p, factory: 'Notebook'}).then(() => null)", rel_path)
+        else:
+            self.page.goto(self.server.lab_url(rel_path), wait_until="domcontentloaded")
         self.page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout)
         self.wait_kernel_idle(timeout)
         self.page.locator(".jp-NotebookPanel .jp-Cell").first.click()
+
+    def in_app(self) -> bool:
+        """Is an exposed JupyterLab application loaded in this tab?"""
+        return bool(self.page.evaluate("() => !!(window.jupyterapp && window.jupyterapp.shell)"))
+
+    def close_documents(self) -> None:
+        """Close every document in the main area, unsaved changes discarded (no dialog);
+        a dialog left open by a failed test is dismissed first."""
+        for _ in range(3):
+            if not self.page.locator(".jp-Dialog").count():
+                break
+            self.page.keyboard.press("Escape")
+            time.sleep(0.3)
+        self.page.evaluate(
+            "() => { for (const w of [...window.jupyterapp.shell.widgets('main')]) {"
+            " if (w.context) { w.context.model.dirty = false; } w.dispose(); } }")
+        self.page.wait_for_selector(".jp-NotebookPanel", state="detached")
 
     def kernel_status(self) -> str | None:
         return self.page.evaluate(

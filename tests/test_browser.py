@@ -9,6 +9,11 @@ For every assignment under solutions/:
 - the release notebook, in a student tree written by ``write_student_tree``, fails
   at its first test with ``NotImplementedError``, as a student sees it.
 
+One server, one Chromium and one tab serve the module: JupyterLab loads once, through
+the first notebook's URL; later notebooks open in the same application with its own
+``docmanager:open`` command (what the file browser does), after the previous one is
+closed and its kernel shut down (in the background, while the next one opens).
+
 Screenshots go to ``test-artifacts/browser/`` (git-ignored). Without Playwright or
 Chromium these tests skip on a developer's machine and fail under CI (``CI=true``).
 """
@@ -56,7 +61,7 @@ def lab(tmp_path_factory):
     root = base / "root"
     copy_course(root / "course")
     write_student_tree(Course(ROOT), root / "student", RELEASED_IDS)
-    with LabServer(root, state_dir=base / "state") as server:
+    with LabServer(root, state_dir=base / "state", expose_app=True) as server:
         yield server
     SHOTS.mkdir(parents=True, exist_ok=True)
     (SHOTS / "timings.json").write_text(json.dumps(TIMINGS, indent=1))
@@ -72,12 +77,20 @@ def browser(lab):
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, lab):
+@pytest.fixture(scope="module")
+def tab(browser, lab):
+    """One tab for the module: JupyterLab loads once, then opens notebook after notebook."""
     tab = LabPage(browser, lab)
     yield tab
     tab.close()
-    lab.shutdown_kernels()
+
+
+@pytest.fixture
+def page(tab, lab):
+    yield tab
+    if tab.in_app():
+        tab.close_documents()
+    lab.shutdown_kernels(background=True)   # while the next notebook opens
 
 
 def _shot_name(kind, assignment, name):

@@ -51,100 +51,40 @@ def _text_files(root: Path):
             yield path, path.read_bytes().decode("utf-8", errors="replace")
 
 
-@pytest.fixture(scope="module")
-def released(tmp_path_factory):
-    """A scratch course released with ``coursekit release --student-dir`` (the CLI, once)."""
+@pytest.fixture(scope="module", autouse=True)
+def release_command(request, tmp_path_factory):
+    """``coursekit release --student-dir`` on a scratch course (the CLI, once), started with
+    the module when a test of the command is selected, so that its nbgrader runs go on while
+    the tests of the function run here: (course, tree, process), or None."""
+    if not any(item.module is request.module and "released" in item.fixturenames
+               for item in request.session.items):
+        yield None
+        return
     base = tmp_path_factory.mktemp("student-tree")
     course = make_course(base / "course")
-    proc = run_coursekit(course, "release", "--student-dir", str(base / "student"),
-                         "--binder-repo", "example/coursekit-students@main")
-    assert "student tree ->" in proc.stdout, proc.stdout
-    return course, base / "student"
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    with open(base / "release.out", "w") as out, open(base / "release.err", "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "coursekit.cli", "release", "--student-dir", str(base / "student"),
+             "--binder-repo", "example/coursekit-students@main"],
+            cwd=course, env=env, text=True, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+    yield course, base / "student", proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
-# -- the command, end to end -------------------------------------------------------------
-
-@pytest.mark.slow
-def test_tree_has_the_student_layout(released):
-    _, tree = released
-    top = sorted(p.name for p in tree.iterdir())
-    assert top == sorted([".coursekit-student-tree", ".gitignore", "README.md", "assignments",
-                          "binder", "coursekit", "pyproject.toml"]), top
-    for name in ("requirements.txt", "postBuild", "runtime.txt"):
-        assert (tree / "binder" / name).is_file(), name
-    assert (tree / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must stay executable"
-    assert (tree / "coursekit" / "__init__.py").is_file()
-    assert (tree / "coursekit" / "widgets").is_dir()
-    assert not list(tree.rglob("__pycache__")) and not list(tree.rglob(".ipynb_checkpoints"))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_tree_holds_every_release_notebook(released, assignment):
-    course, tree = released
-    release = sorted(p.name for p in (course / "assignments" / assignment).glob("*.ipynb"))
-    in_tree = sorted(p.name for p in (tree / "assignments" / assignment).glob("*.ipynb"))
-    assert release and in_tree == release
-    for name in release:
-        assert ((tree / "assignments" / assignment / name).read_bytes()
-                == (course / "assignments" / assignment / name).read_bytes())
-    # and the release is a real release: stubs in place of every solution
-    for name in release:
-        text = (tree / "assignments" / assignment / name).read_text()
-        assert "raise NotImplementedError" in text, name
-
-
-@pytest.mark.slow
-def test_tree_has_no_instructor_material(released):
-    _, tree = released
-    assert leaks(tree) == []
-    assert not (tree / "solutions").exists()
-    for pattern in ("solutions", "gradebook*", "nbgrader_config.py", "tests", "mutants",
-                    "m[0-9][0-9]_*.py", "submitted", "autograded", "feedback", "*.db"):
-        assert not list(tree.rglob(pattern)), pattern
-    for path, text in _text_files(tree):
-        rel = path.relative_to(tree)
-        if path.suffix == ".ipynb":
-            for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "HIDDEN TESTS"):
-                assert marker not in text, f"{rel} contains {marker!r}"
-        for line in text.splitlines():
-            assert not re.match(r"\s*#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$", line), rel
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_no_solution_or_hidden_test_body_reaches_the_tree(released, assignment):
-    """Search the tree for the actual code of every solution and every hidden test."""
-    _, tree = released
-    solutions, hidden = _solved_blocks(assignment)
-    assert solutions and hidden, f"solutions/{assignment} has no solution or hidden-test block?"
-    files = dict(_text_files(tree))
-    for body in hidden:
-        for path, text in files.items():
-            assert body not in text, f"a hidden test of {assignment} is in {path.relative_to(tree)}"
-    # (a later assignment may hand out an earlier one's solution as given code: search
-    # this assignment's own release notebooks)
-    cells = [cell.source for nb in (tree / "assignments" / assignment).glob("*.ipynb")
-             for cell in nbformat.read(nb, as_version=4).cells]
-    for body in solutions:
-        lines = [ln.strip() for ln in body.splitlines() if len(ln.strip()) > 3]
-        if len(lines) < 2:   # a one-liner (`return np.argmax(...)`) may well be a hint
-            continue
-        assert not any(body in src for src in cells), f"a solution of {assignment} is in the tree"
-
-
-@pytest.mark.slow
-def test_student_readme_links_every_notebook_on_binder(released):
-    _, tree = released
-    readme = (tree / "README.md").read_text()
-    assert not re.search(r"\$\{?[a-z_]+", readme), "unfilled placeholder in the README"
-    for nb in sorted(tree.glob("assignments/*/*.ipynb")):
-        rel = nb.relative_to(tree).as_posix()
-        assert f"({rel})" in readme
-        assert (f"https://mybinder.org/v2/gh/example/coursekit-students/main"
-                f"?urlpath=lab/tree/{rel}") in readme
-    assert "pip install -r binder/requirements.txt" in readme
-    assert "NotImplementedError" in readme and "Validate" in readme
+@pytest.fixture(scope="module")
+def released(release_command):
+    """The scratch course and its student tree, once the command has finished."""
+    course, tree, proc = release_command
+    proc.wait(timeout=900)
+    out = (tree.parent / "release.out").read_text()
+    err = (tree.parent / "release.err").read_text()
+    assert proc.returncode == 0, f"coursekit release failed:\n{out}\n{err}"
+    assert "student tree ->" in out, out
+    return course, tree
 
 
 # -- the function: replacing, refusing, and catching leaks (no nbgrader run) --------------
@@ -382,7 +322,7 @@ def test_tree_runs_a_release_notebooks_visible_tests(tmp_path, monkeypatch):
         "assert importlib.util.find_spec('coursekit.instructor') is None"))
     work = tmp_path / "work"
     work.mkdir()
-    NotebookClient(nb, kernel_name="student-tree", timeout=300,
+    NotebookClient(nb, kernel_name="student-tree", timeout=300, shutdown_kernel="immediate",
                    resources={"metadata": {"path": str(work)}}).execute()
     tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
     assert tests
@@ -390,3 +330,88 @@ def test_tree_runs_a_release_notebooks_visible_tests(tmp_path, monkeypatch):
         for out in cell.get("outputs", []):
             assert out.output_type != "error", out
             assert not (out.output_type == "stream" and out.name == "stderr"), out.text[:500]
+
+
+# -- the command, end to end (last: the command runs in the background until here) ---
+
+@pytest.mark.slow
+def test_tree_has_the_student_layout(released):
+    _, tree = released
+    top = sorted(p.name for p in tree.iterdir())
+    assert top == sorted([".coursekit-student-tree", ".gitignore", "README.md", "assignments",
+                          "binder", "coursekit", "pyproject.toml"]), top
+    for name in ("requirements.txt", "postBuild", "runtime.txt"):
+        assert (tree / "binder" / name).is_file(), name
+    assert (tree / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must stay executable"
+    assert (tree / "coursekit" / "__init__.py").is_file()
+    assert (tree / "coursekit" / "widgets").is_dir()
+    assert not list(tree.rglob("__pycache__")) and not list(tree.rglob(".ipynb_checkpoints"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_tree_holds_every_release_notebook(released, assignment):
+    course, tree = released
+    release = sorted(p.name for p in (course / "assignments" / assignment).glob("*.ipynb"))
+    in_tree = sorted(p.name for p in (tree / "assignments" / assignment).glob("*.ipynb"))
+    assert release and in_tree == release
+    for name in release:
+        assert ((tree / "assignments" / assignment / name).read_bytes()
+                == (course / "assignments" / assignment / name).read_bytes())
+    # and the release is a real release: stubs in place of every solution
+    for name in release:
+        text = (tree / "assignments" / assignment / name).read_text()
+        assert "raise NotImplementedError" in text, name
+
+
+@pytest.mark.slow
+def test_tree_has_no_instructor_material(released):
+    _, tree = released
+    assert leaks(tree) == []
+    assert not (tree / "solutions").exists()
+    for pattern in ("solutions", "gradebook*", "nbgrader_config.py", "tests", "mutants",
+                    "m[0-9][0-9]_*.py", "submitted", "autograded", "feedback", "*.db"):
+        assert not list(tree.rglob(pattern)), pattern
+    for path, text in _text_files(tree):
+        rel = path.relative_to(tree)
+        if path.suffix == ".ipynb":
+            for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "HIDDEN TESTS"):
+                assert marker not in text, f"{rel} contains {marker!r}"
+        for line in text.splitlines():
+            assert not re.match(r"\s*#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$", line), rel
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_solution_or_hidden_test_body_reaches_the_tree(released, assignment):
+    """Search the tree for the actual code of every solution and every hidden test."""
+    _, tree = released
+    solutions, hidden = _solved_blocks(assignment)
+    assert solutions and hidden, f"solutions/{assignment} has no solution or hidden-test block?"
+    files = dict(_text_files(tree))
+    for body in hidden:
+        for path, text in files.items():
+            assert body not in text, f"a hidden test of {assignment} is in {path.relative_to(tree)}"
+    # (a later assignment may hand out an earlier one's solution as given code: search
+    # this assignment's own release notebooks)
+    cells = [cell.source for nb in (tree / "assignments" / assignment).glob("*.ipynb")
+             for cell in nbformat.read(nb, as_version=4).cells]
+    for body in solutions:
+        lines = [ln.strip() for ln in body.splitlines() if len(ln.strip()) > 3]
+        if len(lines) < 2:   # a one-liner (`return np.argmax(...)`) may well be a hint
+            continue
+        assert not any(body in src for src in cells), f"a solution of {assignment} is in the tree"
+
+
+@pytest.mark.slow
+def test_student_readme_links_every_notebook_on_binder(released):
+    _, tree = released
+    readme = (tree / "README.md").read_text()
+    assert not re.search(r"\$\{?[a-z_]+", readme), "unfilled placeholder in the README"
+    for nb in sorted(tree.glob("assignments/*/*.ipynb")):
+        rel = nb.relative_to(tree).as_posix()
+        assert f"({rel})" in readme
+        assert (f"https://mybinder.org/v2/gh/example/coursekit-students/main"
+                f"?urlpath=lab/tree/{rel}") in readme
+    assert "pip install -r binder/requirements.txt" in readme
+    assert "NotImplementedError" in readme and "Validate" in readme

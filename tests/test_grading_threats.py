@@ -12,7 +12,7 @@ processes left running, 3 GiB used).
 
 Plain nbgrader grades them in three courses at once (each serial): threat 2's
 gradebook attack corrupts every score in the course it runs in, so it has a
-course of its own there; "stubborn" has one because it alone meets plain
+course of its own there; "a1_stubborn" has one because it alone meets plain
 nbgrader's cell timeout. coursekit grades everything in one course, where the
 gradebook attack must change nothing.
 """
@@ -399,16 +399,17 @@ SUBMISSIONS = {
     "cheat_swallow": lambda c, s, m: _everywhere(c, s, CHEAT_SWALLOW),
     "cheat_custom_exc": lambda c, s, m: _everywhere(c, s, CHEAT_CUSTOM_EXC),
     "cheat_showtraceback": lambda c, s, m: _everywhere(c, s, CHEAT_SHOWTRACEBACK),
-    # threat 4: faults
-    "loop": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": LOOP}),
-    "stubborn": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": STUBBORN}),
+    # threat 4: faults. (The three that wait out cell timeouts are named to be graded first: coursekit takes
+    # submissions in name order, so they overlap with the rest instead of running on after them.)
+    "a2_loop": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": LOOP}),
+    "a1_stubborn": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": STUBBORN}),
     "exiter": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": EXITER}),
     "membomb": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": membomb(3)}),
     "forker": lambda c, s, m: _solved_with_cell(c, s, forker(m)),
     "flood": lambda c, s, m: _solved_with_cell(c, s, FLOOD),
     # (coursekit only: unbounded versions of membomb and forker)
     "membomb8": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": membomb(8)}),
-    "forkbomb": lambda c, s, m: _solved_with_cell(c, s, FORK_BOMB),
+    "a3_forkbomb": lambda c, s, m: _solved_with_cell(c, s, FORK_BOMB),
     # threat 5: broken files
     "broken_json": lambda c, s, m: _broken_json(c, s),
     "missing_nb": lambda c, s, m: _missing_nb(c, s),
@@ -432,7 +433,7 @@ PLAIN_COURSES = {
     "plain": (["aaa_vandal", "zzz_victim", "read_reference", "read_solutions", "read_gradebook", "cheat_numpy",
                "cheat_helpers", "cheat_swallow", "exiter", "membomb", "forker", "flood", "dup_ids",
                "renamed_test"], PLAIN_CAP),
-    "plain-stubborn": (["stubborn"], TIMEOUT),               # the one plain submission that meets the limit
+    "plain-stubborn": (["a1_stubborn"], TIMEOUT),               # the one plain submission that meets the limit
     "plain-gradebook": (["gradebook_writer", "gradebook_victim"], PLAIN_CAP),   # corrupts its whole course
 }
 
@@ -681,9 +682,9 @@ def _only_softmax_lost(results, student):
 
 
 def test_infinite_loop_costs_only_its_unit_in_bounded_time(arena):
-    _only_softmax_lost(arena.c, "loop")
-    assert "did not finish within" in arena.messages("loop")
-    rec = arena.record("loop")
+    _only_softmax_lost(arena.c, "a2_loop")
+    assert "did not finish within" in arena.messages("a2_loop")
+    rec = arena.record("a2_loop")
     # bounded: one timeout for the tests (the function is not called again), plus one for each of the
     # notebook's own cells that call it (a widget, an example) -- not one per test cell. Counted in
     # the grader's record, not measured on the clock (a loaded machine must not fail this test).
@@ -693,9 +694,9 @@ def test_infinite_loop_costs_only_its_unit_in_bounded_time(arena):
 
 def test_loop_that_ignores_interrupts(arena):
     # plain nbgrader gives up on the whole notebook: every point lost, "needs manual grade"
-    assert arena.p["stubborn"].score == 0 and arena.p["stubborn"].needs_manual_grade
-    _only_softmax_lost(arena.c, "stubborn")
-    assert "did not finish within" in arena.messages("stubborn")
+    assert arena.p["a1_stubborn"].score == 0 and arena.p["a1_stubborn"].needs_manual_grade
+    _only_softmax_lost(arena.c, "a1_stubborn")
+    assert "did not finish within" in arena.messages("a1_stubborn")
 
 
 def test_kernel_killed_costs_only_its_unit(arena):
@@ -714,13 +715,13 @@ def test_memory_bomb(arena):
 
 def test_processes_are_bounded_and_none_left_running(arena):
     assert len(arena.plain_leftovers) >= 100, "plain nbgrader: the sleepers did not survive grading?"
-    assert arena.c["forker"].score == FULL and arena.c["forkbomb"].score == FULL
+    assert arena.c["forker"].score == FULL and arena.c["a3_forkbomb"].score == FULL
     assert arena.ck_leftovers == []
     out = "".join(o.get("text", "") for c in nbformat.read(arena.ck_root / "autograded" / "forker" / A / NB, 4).cells
                   for o in c.get("outputs", []))
     started = int(re.search(r"started (\d+) sleepers", out).group(1))
     assert started < 100, "the process limit did not apply"
-    assert "did not finish within" in arena.messages("forkbomb")
+    assert "did not finish within" in arena.messages("a3_forkbomb")
 
 
 def test_output_flood(arena):

@@ -1,15 +1,20 @@
 """The threats `coursekit grade` must defeat -- each shown failing under plain nbgrader first.
 
-One scratch course, two copies: the same submissions are graded once by plain
+One scratch course, two copies: the submissions are graded once by plain
 ``nbgrader autograde`` (serial, as nbgrader ships) and once by ``coursekit
-grade --jobs 2``. Every test then states what plain nbgrader let happen and
-checks that coursekit did not. Submissions that would harm the machine under
-plain nbgrader (a fork bomb, 8 GiB of memory) are graded by coursekit only;
-their plain-nbgrader counterparts are bounded versions of the same attack
-(100 processes left running, 3 GiB used).
+grade --jobs 2``, the two at the same time. Every test then states what plain
+nbgrader let happen and checks that coursekit did not. coursekit grades every
+submission; plain nbgrader grades those whose plain result a test reads
+(`PLAIN_COURSES`). Submissions that would harm the machine under plain nbgrader
+(a fork bomb, 8 GiB of memory) are graded by coursekit only; their
+plain-nbgrader counterparts are bounded versions of the same attack (100
+processes left running, 3 GiB used).
 
-Threat 2's gradebook attack corrupts every score in the course it runs in,
-so it has a course of its own (`gradebook_arena`).
+Plain nbgrader grades them in three courses at once (each serial): threat 2's
+gradebook attack corrupts every score in the course it runs in, so it has a
+course of its own there; "a1_stubborn" has one because it alone meets plain
+nbgrader's cell timeout. coursekit grades everything in one course, where the
+gradebook attack must change nothing.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -44,8 +50,16 @@ UNITS = ["softmax", "log_softmax", "softmax_loss", "softmax_loss_naive", "softma
 PTS = release_points(A, "softmax")
 FULL = PTS.autograded          # honest, solved work: every autograded point (written answers wait for a person)
 POSSIBLE = PTS.possible        # what the gradebook's max_score counts: tests and written answers
-TIMEOUT = 20          # per-cell time limit in both graders (plain: c.Execute.timeout)
-MARKER = "4242.4242"  # command-line mark of the processes the "forker" leaves behind
+# per-cell time limit of both graders (coursekit: --cell-timeout; plain: c.Execute.timeout). The slowest
+# honest cell of 01 (a figure) took under 5 s, its slowest test cell under 3 s, with both graders
+# running on a 2-core machine at load 7-18 (coursekit's records, "timings"); the faults (loop,
+# stubborn, fork bomb) each cost one to four of these.
+TIMEOUT = 10
+# ... except where plain nbgrader grades no fault: there a cap that honest work never meets. (Touching
+# the 3 GiB of "membomb" alone took 20 s of wall time, 7 s of CPU, at load 9 on this machine.)
+PLAIN_CAP = 120
+# command-line mark of the processes the "forker" leaves behind, one per course: both graders run at once
+MARKER = {"plain": "4242.4242", "coursekit": "4242.4243"}
 
 needs_namespaces = pytest.mark.skipif(probe_isolation()[0] != "namespaces",
                                       reason="the sandbox needs Linux namespaces, not available here: "
@@ -228,12 +242,13 @@ def softmax(z):
     return e / e.sum(axis=-1, keepdims=True) + (0 * _hog[0]).astype(z.dtype)
 '''
 
-FORKER = f'''
+def forker(marker: str) -> str:
+    return f'''
 import subprocess
 _started = 0
 try:
     for _ in range(100):
-        subprocess.Popen(["sleep", "{MARKER}"], start_new_session=True)
+        subprocess.Popen(["sleep", "{marker}"], start_new_session=True)
         _started += 1
 finally:
     print("started", _started, "sleepers")
@@ -339,51 +354,101 @@ def _forged(nb):
     nb.cells.append(cell)
 
 
-def _build(course: Course, coursekit_only: bool) -> None:
-    build_submission(course, A, "honest", solve="all")
-    build_submission(course, A, "zzz_victim", solve="all")
-    # threat 1: reading what it must not
-    _everywhere(course, "read_reference", READ_REFERENCE)
-    _everywhere(course, "read_solutions", READ_SOLUTIONS)
-    _blank_with_cell(course, "read_gradebook", READ_GRADEBOOK)
-    # threat 2: writing what it must not (the gradebook attack has its own course)
-    _everywhere(course, "aaa_vandal", VANDAL)
-    # threat 3: cheating inside the kernel
-    _everywhere(course, "cheat_numpy", CHEAT_NUMPY)
-    _everywhere(course, "cheat_helpers", CHEAT_HELPERS)
-    _everywhere(course, "cheat_swallow", CHEAT_SWALLOW)
-    _everywhere(course, "cheat_custom_exc", CHEAT_CUSTOM_EXC)
-    _everywhere(course, "cheat_showtraceback", CHEAT_SHOWTRACEBACK)
-    # threat 4: faults
-    build_submission(course, A, "loop", solve="all", replace={"softmax": LOOP})
-    build_submission(course, A, "stubborn", solve="all", replace={"softmax": STUBBORN})
-    build_submission(course, A, "exiter", solve="all", replace={"softmax": EXITER})
-    build_submission(course, A, "membomb", solve="all", replace={"softmax": membomb(3)})
-    _solved_with_cell(course, "forker", FORKER)
-    _solved_with_cell(course, "flood", FLOOD)
-    if coursekit_only:
-        build_submission(course, A, "membomb8", solve="all", replace={"softmax": membomb(8)})
-        _solved_with_cell(course, "forkbomb", FORK_BOMB)
-    # threat 5: broken files
-    folder = build_submission(course, A, "broken_json", solve="all")
+def _broken_json(course: Course, student: str) -> None:
+    folder = build_submission(course, A, student, solve="all")
     text = (folder / NB).read_text()
     (folder / NB).write_text(text[: len(text) // 2])
-    folder = build_submission(course, A, "missing_nb", solve="all")
+
+
+def _missing_nb(course: Course, student: str) -> None:
+    folder = build_submission(course, A, student, solve="all")
     (folder / NB).rename(folder / "softmax-copy.ipynb.bak")
-    _edit(course, "dup_ids", _dup_ids)
-    _edit(course, "renamed_test", _renamed)
-    _edit(course, "emptied_tests", _emptied)
-    _edit(course, "deleted_tests", _deleted)
-    _edit(course, "changed_types", _types)
-    _edit(course, "forged_cell", _forged)
 
 
-def _leftover_markers() -> list[int]:
+def _link_notebook(course: Course, student: str) -> None:
+    """A notebook that is a link to the solved source notebook."""
+    folder = course.root / "submitted" / student / A
+    folder.mkdir(parents=True)
+    (folder / NB).symlink_to(course.root / "solutions" / A / NB)
+
+
+def _link_folder(course: Course, student: str) -> None:
+    """A whole assignment folder that is a link to solutions/<id>."""
+    (course.root / "submitted" / student).mkdir(parents=True)
+    (course.root / "submitted" / student / A).symlink_to(course.root / "solutions" / A)
+
+
+def _gradebook_writer(course: Course, student: str) -> None:
+    code = GRADEBOOK_WRITE.replace("COURSE", repr(str(course.root)))
+    build_submission(course, A, student, solve=None, replace={"softmax": code})
+
+
+# student -> how to build the submission (course, student, marker of the course's forker)
+SUBMISSIONS = {
+    "honest": lambda c, s, m: build_submission(c, A, s, solve="all"),
+    "zzz_victim": lambda c, s, m: build_submission(c, A, s, solve="all"),
+    # threat 1: reading what it must not
+    "read_reference": lambda c, s, m: _everywhere(c, s, READ_REFERENCE),
+    "read_solutions": lambda c, s, m: _everywhere(c, s, READ_SOLUTIONS),
+    "read_gradebook": lambda c, s, m: _blank_with_cell(c, s, READ_GRADEBOOK),
+    # threat 2: writing what it must not (under plain nbgrader the gradebook attack has its own course)
+    "aaa_vandal": lambda c, s, m: _everywhere(c, s, VANDAL),
+    # threat 3: cheating inside the kernel
+    "cheat_numpy": lambda c, s, m: _everywhere(c, s, CHEAT_NUMPY),
+    "cheat_helpers": lambda c, s, m: _everywhere(c, s, CHEAT_HELPERS),
+    "cheat_swallow": lambda c, s, m: _everywhere(c, s, CHEAT_SWALLOW),
+    "cheat_custom_exc": lambda c, s, m: _everywhere(c, s, CHEAT_CUSTOM_EXC),
+    "cheat_showtraceback": lambda c, s, m: _everywhere(c, s, CHEAT_SHOWTRACEBACK),
+    # threat 4: faults. (The three that wait out cell timeouts are named to be graded first: coursekit takes
+    # submissions in name order, so they overlap with the rest instead of running on after them.)
+    "a2_loop": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": LOOP}),
+    "a1_stubborn": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": STUBBORN}),
+    "exiter": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": EXITER}),
+    "membomb": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": membomb(3)}),
+    "forker": lambda c, s, m: _solved_with_cell(c, s, forker(m)),
+    "flood": lambda c, s, m: _solved_with_cell(c, s, FLOOD),
+    # (coursekit only: unbounded versions of membomb and forker)
+    "membomb8": lambda c, s, m: build_submission(c, A, s, solve="all", replace={"softmax": membomb(8)}),
+    "a3_forkbomb": lambda c, s, m: _solved_with_cell(c, s, FORK_BOMB),
+    # threat 5: broken files
+    "broken_json": lambda c, s, m: _broken_json(c, s),
+    "missing_nb": lambda c, s, m: _missing_nb(c, s),
+    "dup_ids": lambda c, s, m: _edit(c, s, _dup_ids),
+    "renamed_test": lambda c, s, m: _edit(c, s, _renamed),
+    "emptied_tests": lambda c, s, m: _edit(c, s, _emptied),
+    "deleted_tests": lambda c, s, m: _edit(c, s, _deleted),
+    "changed_types": lambda c, s, m: _edit(c, s, _types),
+    "forged_cell": lambda c, s, m: _edit(c, s, _forged),
+    # threat 2's gradebook attack (coursekit: here, among the others; plain nbgrader: a course of its own)
+    "gradebook_writer": lambda c, s, m: _gradebook_writer(c, s),
+    "gradebook_victim": lambda c, s, m: build_submission(c, A, s, solve=None),
+    # threat 6: symbolic links (coursekit only: plain nbgrader follows them, nothing to show there)
+    "link_notebook": lambda c, s, m: _link_notebook(c, s),
+    "link_folder": lambda c, s, m: _link_folder(c, s),
+}
+# the submissions whose plain-nbgrader result some test reads (arena.p, plain_root, plain_leftovers):
+# only these are graded by plain nbgrader, in three courses graded at once: course -> (students, timeout).
+# In a course, plain nbgrader grades in name order (aaa_vandal first, zzz_victim after it).
+PLAIN_COURSES = {
+    "plain": (["aaa_vandal", "zzz_victim", "read_reference", "read_solutions", "read_gradebook", "cheat_numpy",
+               "cheat_helpers", "cheat_swallow", "exiter", "membomb", "forker", "flood", "dup_ids",
+               "renamed_test"], PLAIN_CAP),
+    "plain-stubborn": (["a1_stubborn"], TIMEOUT),               # the one plain submission that meets the limit
+    "plain-gradebook": (["gradebook_writer", "gradebook_victim"], PLAIN_CAP),   # corrupts its whole course
+}
+
+
+def _build(course: Course, students, marker: str) -> None:
+    for student in students:
+        SUBMISSIONS[student](course, student, marker)
+
+
+def _leftover_markers(marker: str) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if MARKER.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
                     found.append(int(entry))
             except OSError:
                 pass
@@ -426,7 +491,7 @@ class _PlainAutograde:
     def __init__(self, root: Path):
         Course(root).nbgrader("generate_assignment", A, "--force")
         env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-        self.start = time.monotonic()
+        self.start, self.started_at = time.monotonic(), time.time()
         self.log_path = root / "plain-autograde.log"
         # a file, not a pipe: processes the students' code leaves behind would hold a pipe open
         self.log = open(self.log_path, "w")
@@ -435,7 +500,7 @@ class _PlainAutograde:
                                      start_new_session=True)
 
     def wait(self, timeout: float) -> tuple[float, str]:
-        """Wait at most ``timeout`` seconds from the start; returns (seconds, log)."""
+        """Wait at most ``timeout`` seconds from the start; returns (seconds it ran, log)."""
         try:
             self.proc.wait(timeout=max(1.0, self.start + timeout - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -443,40 +508,76 @@ class _PlainAutograde:
             self.proc.wait()
             self.log.write("\n[killed: over the wall-clock cap]\n")
         self.log.close()
-        return time.monotonic() - self.start, self.log_path.read_text(errors="replace")
+        # (it may have ended long before this wait: its log's last write is when)
+        return self.log_path.stat().st_mtime - self.started_at, self.log_path.read_text(errors="replace")
 
 
-def _plain_autograde(root: Path, timeout: float) -> tuple[float, str]:
-    """``nbgrader autograde`` as shipped, with a wall-clock cap; returns (seconds, log)."""
-    return _PlainAutograde(root).wait(timeout)
+def _gradebook_state(root: Path) -> tuple[list, int]:
+    """The gradebook's triggers and how many grades carry a manual score."""
+    import sqlite3
+
+    db = sqlite3.connect(root / "gradebook.db")
+    try:
+        triggers = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        manual = db.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0]
+    finally:
+        db.close()
+    return triggers, manual
 
 
 class Arena:
     def __init__(self, base: Path):
-        self.plain_root = make_course(base / "plain", [A])
         self.ck_root = make_course(base / "coursekit", [A])
-        cfg = self.plain_root / "nbgrader_config.py"
-        cfg.write_text(cfg.read_text() + f"\nc.Execute.timeout = {TIMEOUT}\n")
-        self.plain, self.ck = Course(self.plain_root), Course(self.ck_root)
-        _build(self.plain, coursekit_only=False)
-        _build(self.ck, coursekit_only=True)
+        self.ck = Course(self.ck_root)
+        _build(self.ck, SUBMISSIONS, MARKER["coursekit"])
+        self.plain_courses = {}
+        for name, (students, timeout) in PLAIN_COURSES.items():
+            root = make_course(base / name, [A])
+            cfg = root / "nbgrader_config.py"
+            cfg.write_text(cfg.read_text() + f"\nc.Execute.timeout = {timeout}\n")
+            self.plain_courses[name] = Course(root)
+            _build(self.plain_courses[name], students, MARKER["plain"])
+        self.plain_root = self.plain_courses["plain"].root
+        self.gradebook_root = self.plain_courses["plain-gradebook"].root
         self.ck_before = _tree_hash(self.ck_root)
-        self.plain_seconds, self.plain_log = _plain_autograde(self.plain_root, timeout=1500)
-        self.plain_leftovers = _leftover_markers()
-        for pid in self.plain_leftovers:           # clean up what plain nbgrader left running
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        # both graders at once: coursekit, and plain nbgrader (serial in each course), all in the background
         start = time.monotonic()
-        proc = run_coursekit(self.ck_root, "grade", A, "--jobs", "2", "--cell-timeout", str(TIMEOUT), check=False)
-        self.ck_seconds = time.monotonic() - start
-        self.ck_out = proc.stdout + proc.stderr
-        self.ck_code = proc.returncode
-        self.ck_leftovers = _leftover_markers() + _processes_of(self.ck_root)
-        self.ck_after = _tree_hash(self.ck_root)
-        self.p = {r.student: r for r in read_results(self.plain, A)}
+        env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+        ck_log = open(base / "coursekit-grade.log", "w+")   # (a file: a full pipe would stall it while we wait)
+        ck = subprocess.Popen([sys.executable, "-m", "coursekit.cli", "grade", A, "--jobs", "2",
+                               "--cell-timeout", str(TIMEOUT)], cwd=self.ck_root, env=env, text=True,
+                              stdout=ck_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        plain = {}
+        try:
+            with ThreadPoolExecutor(len(self.plain_courses)) as pool:     # (generate_assignment: seconds each)
+                plain = dict(zip(self.plain_courses, pool.map(_PlainAutograde,
+                                                              [c.root for c in self.plain_courses.values()])))
+            self.ck_code = ck.wait()
+            self.ck_seconds = time.monotonic() - start
+            ck_log.seek(0)
+            self.ck_out = ck_log.read()
+            ck_log.close()
+            self.ck_leftovers = _leftover_markers(MARKER["coursekit"]) + _processes_of(self.ck_root)
+            self.ck_after = _tree_hash(self.ck_root)
+        finally:
+            if ck.poll() is None:
+                ck.kill()
+                ck.wait()
+            self.plain_seconds = {name: run.wait(timeout=1500)[0] for name, run in plain.items()}
+            self.plain_leftovers = _leftover_markers(MARKER["plain"])
+            for pid in self.plain_leftovers:           # clean up what plain nbgrader left running
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.p = {r.student: r for name in ("plain", "plain-stubborn")
+                  for r in read_results(self.plain_courses[name], A)}
         self.c = {r.student: r for r in read_results(self.ck, A)}
+        self.p_gradebook = {r.student: r for r in read_results(self.plain_courses["plain-gradebook"], A)}
+        self.gradebook_state = {"plain": _gradebook_state(self.gradebook_root),
+                                "coursekit": _gradebook_state(self.ck_root)}
+        print("\narena, graded at once: coursekit %.1f s, plain nbgrader %s"
+              % (self.ck_seconds, ", ".join(f"{k} {v:.1f} s" for k, v in self.plain_seconds.items())))
 
     def record(self, student: str) -> dict:
         return read_record(self.ck, A, student) or {}
@@ -544,42 +645,15 @@ def test_vandal_cannot_touch_other_students_or_course_files(arena):
     assert not changed, f"course files changed while grading: {sorted(changed)}"
 
 
-@pytest.fixture(scope="module")
-def gradebook_arena(tmp_path_factory):
-    if probe_isolation()[0] != "namespaces":
-        pytest.skip("the sandbox needs Linux namespaces: " + probe_isolation()[1])
-    base = tmp_path_factory.mktemp("gradebook")
-    out, courses = {}, {}
-    for how in ("plain", "coursekit"):
-        root = make_course(base / how, [A])
-        course = courses[how] = Course(root)
-        code = GRADEBOOK_WRITE.replace("COURSE", repr(str(root)))
-        build_submission(course, A, "attacker", solve=None, replace={"softmax": code})
-        build_submission(course, A, "victim", solve=None)
-    # two courses, two gradebooks: plain nbgrader grades its copy while coursekit grades the other
-    plain = _PlainAutograde(courses["plain"].root)
-    try:
-        run_coursekit(courses["coursekit"].root, "grade", A, "--jobs", "2")
-    finally:
-        plain.wait(timeout=600)
-    import sqlite3
-
-    for how, course in courses.items():
-        db = sqlite3.connect(course.root / "gradebook.db")
-        triggers = db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
-        manual = db.execute("SELECT COUNT(*) FROM grade WHERE manual_score IS NOT NULL").fetchone()[0]
-        db.close()
-        out[how] = ({r.student: r for r in read_results(course, A)}, triggers, manual)
-    return out
-
-
-def test_gradebook_cannot_be_written_by_student_code(gradebook_arena):
-    plain, plain_triggers, plain_manual = gradebook_arena["plain"]
-    assert plain["attacker"].score > POSSIBLE and plain["victim"].score > POSSIBLE, \
+def test_gradebook_cannot_be_written_by_student_code(arena):
+    plain = arena.p_gradebook
+    plain_triggers, plain_manual = arena.gradebook_state["plain"]
+    assert plain["gradebook_writer"].score > POSSIBLE and plain["gradebook_victim"].score > POSSIBLE, \
         "plain nbgrader: the gradebook attack did not work?"
     assert plain_triggers and plain_manual > 0
-    ck, ck_triggers, ck_manual = gradebook_arena["coursekit"]
-    assert ck["attacker"].score == 0 and ck["victim"].score == 0
+    ck_triggers, ck_manual = arena.gradebook_state["coursekit"]
+    assert arena.c["gradebook_writer"].score == 0 and arena.c["gradebook_victim"].score == 0
+    assert arena.c["honest"].score == FULL         # nor anyone else's score in the course
     assert ck_triggers == [] and ck_manual == 0
 
 
@@ -608,9 +682,9 @@ def _only_softmax_lost(results, student):
 
 
 def test_infinite_loop_costs_only_its_unit_in_bounded_time(arena):
-    _only_softmax_lost(arena.c, "loop")
-    assert "did not finish within" in arena.messages("loop")
-    rec = arena.record("loop")
+    _only_softmax_lost(arena.c, "a2_loop")
+    assert "did not finish within" in arena.messages("a2_loop")
+    rec = arena.record("a2_loop")
     # bounded: one timeout for the tests (the function is not called again), plus one for each of the
     # notebook's own cells that call it (a widget, an example) -- not one per test cell. Counted in
     # the grader's record, not measured on the clock (a loaded machine must not fail this test).
@@ -620,9 +694,9 @@ def test_infinite_loop_costs_only_its_unit_in_bounded_time(arena):
 
 def test_loop_that_ignores_interrupts(arena):
     # plain nbgrader gives up on the whole notebook: every point lost, "needs manual grade"
-    assert arena.p["stubborn"].score == 0 and arena.p["stubborn"].needs_manual_grade
-    _only_softmax_lost(arena.c, "stubborn")
-    assert "did not finish within" in arena.messages("stubborn")
+    assert arena.p["a1_stubborn"].score == 0 and arena.p["a1_stubborn"].needs_manual_grade
+    _only_softmax_lost(arena.c, "a1_stubborn")
+    assert "did not finish within" in arena.messages("a1_stubborn")
 
 
 def test_kernel_killed_costs_only_its_unit(arena):
@@ -641,13 +715,13 @@ def test_memory_bomb(arena):
 
 def test_processes_are_bounded_and_none_left_running(arena):
     assert len(arena.plain_leftovers) >= 100, "plain nbgrader: the sleepers did not survive grading?"
-    assert arena.c["forker"].score == FULL and arena.c["forkbomb"].score == FULL
+    assert arena.c["forker"].score == FULL and arena.c["a3_forkbomb"].score == FULL
     assert arena.ck_leftovers == []
     out = "".join(o.get("text", "") for c in nbformat.read(arena.ck_root / "autograded" / "forker" / A / NB, 4).cells
                   for o in c.get("outputs", []))
     started = int(re.search(r"started (\d+) sleepers", out).group(1))
     assert started < 100, "the process limit did not apply"
-    assert "did not finish within" in arena.messages("forkbomb")
+    assert "did not finish within" in arena.messages("a3_forkbomb")
 
 
 def test_output_flood(arena):
@@ -684,35 +758,21 @@ def test_plain_nbgrader_loses_honest_work_on_copied_or_renamed_cells(arena):
 # ---------------------------------------------------------------------------
 # threat 6: symbolic links in a submission (archives unpacked from students can carry them)
 # ---------------------------------------------------------------------------
-def test_symlinks_to_the_solutions_are_refused_not_followed(course_factory):
-    if probe_isolation()[0] == "none":
-        pytest.skip("no sandbox works here: " + probe_isolation()[1])
-    root = course_factory(assignments=[A])
-    course = Course(root)
-    build_submission(course, A, "honest", solve="all")
-    # a notebook that is a link to the solved source notebook
-    folder = root / "submitted" / "link_notebook" / A
-    folder.mkdir(parents=True)
-    (folder / NB).symlink_to(root / "solutions" / A / NB)
-    # a whole assignment folder that is a link to solutions/<id>
-    (root / "submitted" / "link_folder").mkdir()
-    (root / "submitted" / "link_folder" / A).symlink_to(root / "solutions" / A)
-    before = _tree_hash(root / "solutions")
-    proc = run_coursekit(root, "grade", A, "--jobs", "2", check=False)
-    results = {r.student: r for r in read_results(course, A)}
-    assert results["honest"].score == FULL, proc.stdout
+def test_symlinks_to_the_solutions_are_refused_not_followed(arena):
+    root = arena.ck_root
     for student in ("link_notebook", "link_folder"):
-        assert results[student].score == 0, (student, results[student].tests)
-        rec = read_record(course, A, student)
+        assert arena.c[student].score == 0, (student, arena.c[student].tests)
+        rec = arena.record(student)
         text = " ".join(rec["problems"])
         assert "symbolic link" in text and "not graded" in text, text
         assert not (root / "autograded" / student / A / NB).exists() or \
             "BEGIN SOLUTION" not in (root / "autograded" / student / A / NB).read_text()
-    assert _tree_hash(root / "solutions") == before
+    solutions = {k: v for k, v in arena.ck_before.items() if k.startswith("solutions/")}
+    assert solutions and solutions == {k: v for k, v in arena.ck_after.items() if k.startswith("solutions/")}
     # the student sees why in the feedback
-    run_coursekit(root, "feedback", A)
+    run_coursekit(root, "feedback", A, "--student", "link_folder")
     page = next((root / FEEDBACK_DIR / "link_folder" / A).glob("*.html")).read_text()
     assert "symbolic link" in page
-    # and nothing changed: the next run does not grade them again
-    out = run_coursekit(root, "grade", A).stdout
+    # and nothing changed: the next run grades none of the class again, the links included
+    out = run_coursekit(root, "grade", A, "--cell-timeout", str(TIMEOUT)).stdout
     assert "graded 0 submission(s)" in out, out

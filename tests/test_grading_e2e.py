@@ -20,7 +20,7 @@ from .mutants import catalogues
 pytestmark = pytest.mark.slow
 
 CATALOGUES = catalogues()
-E2E_MUTANTS_PER_ASSIGNMENT = 4
+E2E_MUTANTS_PER_ASSIGNMENT = 2
 
 
 def sample(mutants, k: int = E2E_MUTANTS_PER_ASSIGNMENT) -> list:

@@ -470,12 +470,10 @@ class KernelConnection:
         """``count_student_lines`` in the judge: the kernel calls the student's ``fn`` under
         ``sys.settrace`` and reports ``(value, lines run in student code)``. The count is checked
         to be a plausible line count (a non-negative int below ``MAX_LINES``), else refused."""
-        desc = _desc_of(fn)
-        method = getattr(fn, "__ck_method__", None) if isinstance(fn, types.FunctionType) else None
-        if desc is None and method is None:
+        found = _student_callable(fn)
+        if found is None:
             raise TypeError("count_student_lines needs a function or method from the student's notebook")
-        target, extra = (desc, None) if desc is not None else method
-        label = str(getattr(fn, "__ck_label__", "student code"))
+        target, extra, label = found
         value = self.request("count", target=target, args=tuple(args), kwargs=dict(kwargs or {}), extra=extra,
                              label=label)
         if not (isinstance(value, dict) and set(value) == {"counted", "lines"}):
@@ -492,18 +490,14 @@ class KernelConnection:
         runs the loop itself) unless ``fn`` is the student's function or method and ``x`` is
         one of the arguments or an array read from the student's objects. The reply must be
         a float64 array of one value per index, else it is refused."""
-        desc = _desc_of(fn)
-        method = getattr(fn, "__ck_method__", None) if isinstance(fn, types.FunctionType) else None
-        if desc is None and method is None:
-            return NotImplemented
-        at = _locate(x, args, kwargs, self)
+        found = _student_callable(fn)
+        at = _locate(x, args, kwargs, self) if found is not None else None
         if at is None:
             return NotImplemented
-        target, name = (desc, None) if desc is not None else method
+        target, name, label = found
         indices = [[int(i) for i in ix] for ix in indices]
         spec = {"at": at, "indices": indices, "h": float(h), "take": take, "df": df,
                 "what": str(what)[:_MAX_NAME], "method": name}
-        label = str(getattr(fn, "__ck_label__", "student code"))
         value = self.request("differences", target=target, args=tuple(args), kwargs=dict(kwargs or {}),
                              extra=spec, label=label)
         if not (type(value) is np.ndarray and value.dtype == np.float64 and value.shape == (len(indices),)):
@@ -1204,6 +1198,17 @@ class SyncedArray(np.ndarray):
 
     def __reduce__(self):
         return self.view(np.ndarray).__reduce__()
+
+
+def _student_callable(fn: Any) -> tuple[dict, str | None, str] | None:
+    """``(target handle, method name or None, label)`` to call ``fn`` in the kernel: a proxy of a
+    student's function, or of a method of a student's object; None for anything else."""
+    desc = _desc_of(fn)
+    method = getattr(fn, "__ck_method__", None) if isinstance(fn, types.FunctionType) else None
+    if desc is None and method is None:
+        return None
+    target, name = (desc, None) if desc is not None else method
+    return target, name, str(getattr(fn, "__ck_label__", "student code"))
 
 
 def _locate(x: Any, args: tuple, kwargs: dict, conn: KernelConnection) -> list | None:

@@ -77,3 +77,4 @@ def course_factory(tmp_path):
     def factory(name="course", assignments=None):
         return make_course(tmp_path / name, assignments)
     return factory
+

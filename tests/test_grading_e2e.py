@@ -1,12 +1,18 @@
-"""Grading end to end through `coursekit grade --jobs 2` (sandboxed kernels, nbgrader's gradebook): slow.
+"""Grading end to end through `coursekit grade --all --jobs 2` (sandboxed kernels, nbgrader's gradebook): slow.
 
 The whole mutant catalogue is proved in process (tests/test_assignment_*.py, through
-tests/harness.py, in seconds). Here a sample of it -- the first mutant of a few
-different units per assignment -- goes through the real grader, to show the same
-verdicts and messages survive the sandbox, the judge and the feedback pages.
+tests/harness.py, in seconds). Here a sample of it -- the first mutant of each assignment --
+goes through the real grader, to show the same verdicts and messages survive the sandbox, the
+judge and the feedback pages.
+
+One course holds every assignment; one ``coursekit grade --all`` (one process, one pool of
+workers) grades all of them, and plain ``nbgrader autograde`` grades the honest submissions of
+two assignments in a copy of the course at the same time. The tests then read the results, one
+per assignment.
 """
 import html
 import re
+import threading
 
 import pytest
 
@@ -14,13 +20,18 @@ from coursekit.instructor.course import Course
 from coursekit.instructor.store.results import read_results
 from coursekit.instructor.intake.submissions import build_submission
 
-from .conftest import run_coursekit
+from .conftest import make_course, run_coursekit
+from .inprocess import coursekit_here
 from .mutants import catalogues
 
 pytestmark = pytest.mark.slow
 
 CATALOGUES = catalogues()
-E2E_MUTANTS_PER_ASSIGNMENT = 2
+E2E_MUTANTS_PER_ASSIGNMENT = 1
+# honest partial work, graded by both coursekit and plain nbgrader
+HALF_DONE = {"01_softmax": ["softmax", "log_softmax", "predict"],
+             "05_autodiff": ["unbroadcast", "tensor_arithmetic", "tensor_functions"]}
+HONEST = ("solved", "blank", "half")
 
 
 def sample(mutants, k: int = E2E_MUTANTS_PER_ASSIGNMENT) -> list:
@@ -39,19 +50,58 @@ def _feedback_text(course, student, assignment):
     return html.unescape(re.sub(r"<[^>]+>", " ", pages[0].read_text()))
 
 
-@pytest.mark.parametrize("assignment", sorted(CATALOGUES))
-def test_grade_solved_blank_and_every_mutant(course_factory, assignment):
-    root = course_factory(assignments=[assignment])
-    course = Course(root)
+def _build(course: Course, assignment: str, half: bool) -> None:
     build_submission(course, assignment, "solved", solve="all")
     build_submission(course, assignment, "blank", solve=None)
-    mutants = sample(CATALOGUES[assignment])
-    for m in mutants:
-        build_submission(course, assignment, m.name, solve="all", replace={m.unit: m.code})
+    if half:
+        build_submission(course, assignment, "half", solve=HALF_DONE[assignment])
 
-    out = run_coursekit(root, "grade", assignment, "--jobs", "2").stdout
-    assert f"graded {2 + len(mutants)} submission(s)" in out
-    results = {r.student: r for r in read_results(course, assignment)}
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Every assignment graded in one run; plain nbgrader's grades of the honest work beside them."""
+    base = tmp_path_factory.mktemp("e2e")
+    root, plain_root = make_course(base / "coursekit"), make_course(base / "plain", sorted(HALF_DONE))
+    course, plain = Course(root), Course(plain_root)
+    mutants = {a: sample(CATALOGUES[a]) for a in sorted(CATALOGUES)}
+    for a, ms in mutants.items():
+        _build(course, a, a in HALF_DONE)
+        for m in ms:
+            build_submission(course, a, m.name, solve="all", replace={m.unit: m.code})
+    for a in HALF_DONE:
+        _build(plain, a, True)
+
+    # plain nbgrader (two processes, every assignment of the copy) while coursekit grades
+    plain_error = []
+
+    def plain_autograde():
+        try:
+            plain.nbgrader("generate_assignment", "*", "--force")
+            plain.nbgrader("autograde", "*", "--force")
+        except Exception as err:  # noqa: BLE001 - reported by the test that needs it
+            plain_error.append(err)
+
+    thread = threading.Thread(target=plain_autograde)
+    thread.start()
+    try:
+        out = run_coursekit(root, "grade", "--all", "--jobs", "2").stdout
+    finally:
+        thread.join()
+    feedback = {a: coursekit_here(root, "feedback", a) for a in mutants}
+    csv = coursekit_here(root, "export", *mutants, "-o", "-").splitlines()
+    results = {a: {r.student: r for r in read_results(course, a)} for a in mutants}
+    plain_tests = {a: {r.student: r.tests for r in read_results(plain, a)} for a in HALF_DONE} \
+        if not plain_error else None
+    return dict(root=root, out=out, mutants=mutants, results=results, feedback=feedback, csv=csv,
+                plain=plain_tests, plain_error=plain_error)
+
+
+@pytest.mark.parametrize("assignment", sorted(CATALOGUES))
+def test_grade_solved_blank_and_a_mutant(graded, assignment):
+    root, mutants, results = graded["root"], graded["mutants"][assignment], graded["results"][assignment]
+    n = 2 + len(mutants) + (assignment in HALF_DONE)
+    assert re.search(rf"^graded {n} submission\(s\) of {assignment} ", graded["out"], re.M), graded["out"]
+    assert set(results) == {"solved", "blank", *(m.name for m in mutants)} | ({"half"} if assignment in HALF_DONE else set())
     solved, blank = results["solved"], results["blank"]
     assert solved.max_score > 0
     # test cells (test_<unit>...) are autograded; written answers (manually graded) wait for a person
@@ -60,7 +110,7 @@ def test_grade_solved_blank_and_every_mutant(course_factory, assignment):
     assert solved.score == sum(out_of for _, out_of in tests.values()), solved.tests
     assert blank.score == 0, blank.tests
 
-    run_coursekit(root, "feedback", assignment)
+    assert f"wrote {n} feedback page(s)" in graded["feedback"][assignment], graded["feedback"][assignment]
     seeds_shown = 0
     for m in mutants:
         r = results[m.name]
@@ -72,31 +122,18 @@ def test_grade_solved_blank_and_every_mutant(course_factory, assignment):
         seeds_shown += "replay them with COURSEKIT_SEED=" in text
     assert seeds_shown, "no feedback records the hidden tests' seed"
 
-    csv = run_coursekit(root, "export", assignment, "-o", "-").stdout.splitlines()
+    csv = graded["csv"]
     assert csv[0].startswith("student,assignment,score,max_score")
-    assert len(csv) == 1 + 2 + len(mutants)
-
-
-HALF_DONE = {"01_softmax": ["softmax", "log_softmax", "predict"],
-             "05_autodiff": ["unbroadcast", "tensor_arithmetic", "tensor_functions"]}
+    assert len([row for row in csv[1:] if row.split(",")[1] == assignment]) == n
 
 
 @pytest.mark.parametrize("assignment", sorted(HALF_DONE))
-def test_plain_nbgrader_scores_honest_work_like_coursekit(course_factory, assignment):
+def test_plain_nbgrader_scores_honest_work_like_coursekit(graded, assignment):
     """Honest submissions: `nbgrader autograde` and `coursekit grade` agree cell by cell."""
-    scores = {}
-    for how in ("plain", "coursekit"):
-        root = course_factory(how, [assignment])
-        course = Course(root)
-        build_submission(course, assignment, "full", solve="all")
-        build_submission(course, assignment, "none", solve=None)
-        build_submission(course, assignment, "half", solve=HALF_DONE[assignment])
-        if how == "plain":
-            course.nbgrader("generate_assignment", assignment, "--force")
-            course.nbgrader("autograde", assignment, "--force")
-        else:
-            run_coursekit(root, "grade", assignment, "--jobs", "2")
-        scores[how] = {r.student: r.tests for r in read_results(course, assignment)}
-    assert scores["plain"] == scores["coursekit"]
-    half = scores["coursekit"]["half"]
+    assert not graded["plain_error"], graded["plain_error"]
+    plain = graded["plain"][assignment]
+    ours = {s: r.tests for s, r in graded["results"][assignment].items() if s in HONEST}
+    assert set(plain) == set(ours) == set(HONEST)
+    assert plain == ours
+    half = ours["half"]
     assert 0 < sum(s for s, _ in half.values()) < sum(m for _, m in half.values())

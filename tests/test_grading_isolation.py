@@ -163,9 +163,9 @@ def test_bwrap_grades_honest_work_in_full_and_hides_the_course(course_factory, m
     root = course_factory(assignments=[A])
     course = Course(root)
     build_submission(course, A, "solved", solve="all")
-    build_submission(course, A, "peeker", solve=None, replace={"softmax": PEEK.replace("COURSE", repr(str(root)))})
+    # one student who looks around, then tries to run the reference as their own answers
     build_submission(course, A, "reader", solve=None,
-                     replace={"softmax": READ_SOLUTIONS.replace("COURSE", repr(str(root)))})
+                     replace={"softmax": (PEEK + READ_SOLUTIONS).replace("COURSE", repr(str(root)))})
     monkeypatch.setenv("COURSEKIT_SANDBOX_DISABLE", "namespaces")     # auto must fall back to bwrap
     out = run_coursekit(root, "grade", A, "--jobs", "2").stdout
     assert "sandbox: bwrap" in out, out
@@ -178,7 +178,7 @@ def test_bwrap_grades_honest_work_in_full_and_hides_the_course(course_factory, m
     assert read_record(course, A, "solved")["isolation"] == "bwrap"
     import nbformat
 
-    nb = nbformat.read(root / "autograded" / "peeker" / A / "softmax.ipynb", as_version=4)
+    nb = nbformat.read(root / "autograded" / "reader" / A / "softmax.ipynb", as_version=4)
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert f"SEES {root}/solutions False" in text and f"SEES {root}/gradebook.db False" in text, text
     assert "CANNOT READ solutions" in text and "READ solutions\n" not in text.replace("CANNOT READ solutions", "")

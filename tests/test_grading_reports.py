@@ -1,4 +1,7 @@
-"""After grading: progress and summary, feedback pages, CSV export, the class report."""
+"""After grading: progress and summary, feedback pages, CSV export, the class report.
+
+One ``coursekit grade`` process grades the class; the commands after it run in this process
+(``tests/inprocess.py``: the same ``cli.main``, without an interpreter start each)."""
 import csv
 import io
 import re
@@ -10,6 +13,7 @@ from coursekit.instructor.execute.sandbox import probe_isolation
 from coursekit.instructor.intake.submissions import build_submission
 
 from .conftest import run_coursekit
+from .inprocess import coursekit_here
 from .mutants import catalogues
 from .points import release_points
 
@@ -55,7 +59,7 @@ def test_progress_and_summary(graded):
 
 def test_feedback_pages(graded):
     root, course, mutant, _ = graded
-    out = run_coursekit(root, "feedback", A).stdout
+    out = coursekit_here(root, "feedback", A)
     assert "wrote 5 feedback page(s)" in out
     page = (root / "coursekit-feedback" / "cy" / A / "softmax.html").read_text()
     text = re.sub(r"<[^>]+>", " ", page)
@@ -88,14 +92,14 @@ def test_feedback_coexists_with_nbgrader_generate_feedback(graded, monkeypatch):
     root, course, *_ = graded
     for key, value in nbconvert_templates_env().items():
         monkeypatch.setenv(key, value)
-    run_coursekit(root, "feedback", A, "--student", "cy")
+    coursekit_here(root, "feedback", A, "--student", "cy")
     ours = root / "coursekit-feedback" / "cy" / A / "softmax.html"
     before = ours.read_text()
     course.nbgrader("generate_feedback", A, "--force")
     theirs = root / "feedback" / "cy" / A / "softmax.html"
     assert theirs.is_file() and ours.read_text() == before        # nbgrader's page, ours untouched
     nbgrader_page = theirs.read_text()
-    run_coursekit(root, "feedback", A, "--student", "cy")
+    coursekit_here(root, "feedback", A, "--student", "cy")
     assert theirs.read_text() == nbgrader_page                    # and ours does not overwrite theirs
     assert "Points per unit" in ours.read_text() and "Points per unit" not in nbgrader_page
     # what nbgrader release_feedback needs to ship our pages through the exchange
@@ -104,7 +108,7 @@ def test_feedback_coexists_with_nbgrader_generate_feedback(graded, monkeypatch):
 
 def test_export_csv(graded):
     root, *_ = graded
-    rows = list(csv.DictReader(io.StringIO(run_coursekit(root, "export", A, "-o", "-", "--tests").stdout)))
+    rows = list(csv.DictReader(io.StringIO(coursekit_here(root, "export", A, "-o", "-", "--tests"))))
     by = {r["student"]: r for r in rows}
     assert set(by) == {"ada", "ben", "cy", "dee", "eve"}
     assert by["ada"]["score"] == f"{PTS.autograded:g}" and by["ben"]["score"] == "0"
@@ -116,7 +120,7 @@ def test_export_csv(graded):
 
 def test_class_report(graded):
     root, *_ = graded
-    out = run_coursekit(root, "report", A).stdout
+    out = coursekit_here(root, "report", A)
     index = root / "reports" / A / "index.html"
     assert str(index) in out
     html = index.read_text()

@@ -25,16 +25,17 @@ pytestmark = [pytest.mark.slow,
 
 A = "01_softmax"
 HALF = ["softmax", "log_softmax", "predict"]
-SOLVE = {"s1_full": "all", "s2_blank": None, "s3_half": HALF, "s4_full": "all", "s5_blank": None, "s6_half": HALF}
+# s1 is graded first, alone; the killed run then grades s2 and s3 and dies while grading s4
+SOLVE = {"s1_full": "all", "s2_blank": None, "s3_half": HALF, "s4_full": "all"}
 PTS = release_points(A, "softmax")
 FULL = PTS.autograded                    # written answers wait for a person
 EXPECTED = {s: FULL if solve == "all" else PTS.of_units(solve) if solve else 0.0 for s, solve in SOLVE.items()}
 
 
-def _build(course: Course) -> None:
+def _build(course: Course, solve: dict = SOLVE) -> None:
     assert 0 < EXPECTED["s3_half"] < FULL
-    for student, solve in SOLVE.items():
-        build_submission(course, A, student, solve=solve)
+    for student, how in solve.items():
+        build_submission(course, A, student, solve=how)
 
 
 def _env():
@@ -78,8 +79,8 @@ def test_killed_coursekit_keeps_grades_and_resumes(course_factory):
         if m:
             graded.append((m.group(1), float(m.group(2))))
             if len(graded) == 2:
-                # The third submission is being graded now: the worker takes it as soon as it has
-                # reported the second, and one takes seconds; the kill must come before it is done.
+                # The third (last) submission is being graded now: the worker takes it as soon as it
+                # has reported the second, and one takes seconds; the kill must come before it is done.
                 time.sleep(0.3)
                 children = sorted(set(children) | set(_descendants(proc.pid)))
                 proc.kill()                           # SIGKILL: no cleanup code runs
@@ -98,6 +99,7 @@ def test_killed_coursekit_keeps_grades_and_resumes(course_factory):
     # run again: finishes the rest, leaves the finished ones alone
     out = run_coursekit(root, "grade", A, "--jobs", "2").stdout
     done = {s for s, _ in graded} | {"s1_full"}
+    assert len(EXPECTED) - len(done) == 1                   # the one being graded when the grader died
     assert f"graded {len(EXPECTED) - len(done)} submission(s)" in out, out
     assert f"skipped {len(done)} already graded" in out, out
     results = {r.student: r for r in read_results(course, A)}
@@ -117,10 +119,12 @@ def test_killed_coursekit_keeps_grades_and_resumes(course_factory):
 
 def test_killed_plain_nbgrader_leaves_a_submission_ungraded(course_factory):
     """What plain nbgrader does: the submission being graded when it died stays ungraded, and a
-    re-run without --force skips it (with --force it regrades everything)."""
+    re-run without --force skips it (with --force it regrades everything). Three submissions: one
+    graded, one killed (the second started), one left for the re-run. Half done, so that a complete
+    grading needs no person (a solved one's written answers would)."""
     root = course_factory(assignments=[A])
     course = Course(root)
-    _build(course)
+    _build(course, {"p1_half": HALF, "p2_half": HALF, "p3_half": HALF})
     course.nbgrader("generate_assignment", A, "--force")
     proc = subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", A], cwd=root, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -129,16 +133,20 @@ def test_killed_plain_nbgrader_leaves_a_submission_ungraded(course_factory):
         m = re.search(r"Autograding .*autograded/(\w+)/", line)
         if m and m.group(1) not in started:
             started.append(m.group(1))
-            if len(started) == 3:
-                time.sleep(2.0)                     # the third notebook is executing
+            if len(started) == 2:
+                time.sleep(2.0)                     # the second notebook is executing
                 proc.kill()
                 break
     proc.wait()
-    assert len(started) == 3
+    assert len(started) == 2
     victim = started[-1]
     subprocess.run([sys.executable, "-m", "nbgrader", "autograde", A], cwd=root, env=_env(),
                    capture_output=True, text=True)
     results = {r.student: r for r in read_results(course, A)}
+    # the re-run did grade: the one graded before the kill and the one never started are complete
+    for s in {"p1_half", "p2_half", "p3_half"} - {victim}:
+        assert results[s].score == EXPECTED["s3_half"] and not results[s].needs_manual_grade, s
+        assert all(x is not None for x, _ in results[s].tests.values()), (s, results[s].tests)
     r = results.get(victim)
     assert r is None or r.needs_manual_grade or any(s is None for s, _ in r.tests.values()), \
         f"plain nbgrader recovered {victim}?"

@@ -88,7 +88,9 @@ def graded(tiny, tmp_path_factory):
         reply = fg.set_manual_score(W, "tiny", "ada", "why_add", 1.5, comment="Right idea; say why it holds.")
         assert reply["manual_score"] == 1.5 and reply["needs_manual_grade"] is False
     finally:
-        fg.stop()
+        # every request has been answered (its writes to the gradebook committed): no need
+        # to wait for a graceful shutdown
+        fg.stop(graceful=False)
     return root
 
 

@@ -3,18 +3,22 @@
 nbgrader's `validate` command exits 0 even when tests fail, so these call its
 Validator directly and read the result.
 
-Freshness regenerates each release with ``nbgrader generate_assignment`` (a subprocess,
-``stale_files``). Those regenerations start with the module on a second thread, so that
-they run beside the validations (kernels in this process) on the machine's second core;
-the freshness tests, last in the file, collect their results.
+Freshness regenerates the releases with ``nbgrader generate_assignment`` (a subprocess,
+``stale_releases``: one nbgrader run for all of them, as ``coursekit release --check`` does).
+That regeneration starts with the module on a second thread, so that it runs beside the
+validations (kernels in this process) on the machine's second core; the freshness tests,
+last in the file, collect its result.
 """
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from coursekit.instructor.course import Course
-from coursekit.instructor.publish.release import stale_files
+from coursekit.instructor.publish.release import stale_releases
+
+from .conftest import make_course
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = Course(ROOT)
@@ -36,18 +40,18 @@ def _validator(invert=False):
 
 @pytest.fixture(scope="module", autouse=True)
 def regenerated(request):
-    """``stale_files`` of every assignment whose freshness test is selected, running in the
-    background from the module's start: {assignment: future of the stale file list}.
-    (``stale_files`` uses absolute paths only, so the Validator changing the working folder
+    """``stale_releases`` of the assignments whose freshness test is selected, running in the
+    background from the module's start: a future of {assignment: stale file list}.
+    (``stale_releases`` uses absolute paths only, so the Validator changing the working folder
     meanwhile does not matter; the NBGRADER_* variables it sets are not read by
     ``generate_assignment``.)"""
     wanted = [item.callspec.params["assignment"] for item in request.session.items
               if getattr(item, "module", None) is request.module    # (nbval's cells have none)
               and getattr(item, "originalname", "") == "test_release_is_up_to_date"]
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="regenerate")
-    futures = {a: pool.submit(stale_files, COURSE, a) for a in wanted}
-    yield futures
-    for future in futures.values():
+    future = pool.submit(stale_releases, COURSE, wanted) if wanted else None
+    yield future
+    if future is not None:
         future.cancel()
     pool.shutdown(wait=True)
 
@@ -84,6 +88,19 @@ def test_release_has_no_solution_or_hidden_test():
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_is_up_to_date(regenerated, assignment):
-    stale = regenerated[assignment].result()
+    stale = regenerated.result()[assignment]
     assert stale == [], (f"assignments/{assignment} differs from a fresh generation in {stale}: "
                          f"run `coursekit release {assignment}` and commit the result")
+
+
+@pytest.mark.slow
+def test_stale_releases_names_only_the_changed_assignment(tmp_path):
+    """Several assignments regenerated in one nbgrader run: a change to one solution shows as
+    that assignment's stale notebook, and the others compare equal file for file."""
+    changed, kept = ASSIGNMENTS[0], ASSIGNMENTS[-1]
+    root = make_course(tmp_path / "course", [changed, kept])
+    nb_path = next((root / "solutions" / changed).glob("*.ipynb"))
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("A note added after the release."))
+    nbformat.write(nb, nb_path)
+    assert stale_releases(Course(root)) == {changed: [nb_path.name], kept: []}

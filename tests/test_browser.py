@@ -14,6 +14,15 @@ the first notebook's URL; later notebooks open in the same application with its 
 ``docmanager:open`` command (what the file browser does), after the previous one is
 closed and its kernel shut down (in the background, while the next one opens).
 
+The solved notebooks run at their full (home) budget, on purpose, although that run is
+also proved by nbval and tests/test_assignment_*.py: under nbgrader's budget
+(``NBGRADER_EXECUTION`` set in the kernel) they would not show the same widgets. The
+Solver's progress bar (a tqdm widget) is off while grading, so 02 (two training cells),
+03 (the Nesterov/cosine cell) and 04 (the batch-norm + dropout cell) would lose widgets
+checked here; 02 skips its demo assertions; 04's RegularizationLab stops precomputing its
+grid, so its slider would train on demand instead. (Checked against the notebooks'
+``FAST``/``GRADING`` cells, 2026-12-01.)
+
 Screenshots go to ``test-artifacts/browser/`` (git-ignored). Without Playwright or
 Chromium these tests skip on a developer's machine and fail under CI (``CI=true``).
 """

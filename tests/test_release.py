@@ -31,9 +31,16 @@ def _validator(invert=False):
     from nbgrader.validator import Validator
     from traitlets.config import Config
 
+    class KeepingValidator(Validator):
+        executed = None   # the notebook as the Validator ran it, for a look at its outputs
+
+        def _preprocess(self, nb):
+            self.executed = super()._preprocess(nb)
+            return self.executed
+
     config = Config()
     config.Execute.shutdown_kernel = "immediate"
-    validator = Validator(config=config)
+    validator = KeepingValidator(config=config)
     validator.invert = invert
     return validator
 
@@ -65,10 +72,28 @@ def test_every_assignment_has_a_release():
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_stubs_fail_every_test(assignment):
+    """Every test fails on the release; and, run top to bottom, the first thing that goes
+    wrong is a stub's ``NotImplementedError`` (as raised, or as a test reports it), from a cell
+    calling the stub, not defining it,
+    what a student sees on Run All (tests/test_browser.py shows that in JupyterLab for one
+    release; this is the same check on every release, without a browser)."""
     for nb in sorted((ROOT / "assignments" / assignment).glob("*.ipynb")):
-        result = _validator(invert=True).validate(str(nb))
+        validator = _validator(invert=True)
+        result = validator.validate(str(nb))
         assert "changed" not in result and "type_changed" not in result, result
         assert not result.get("passed"), [c["source"][:120] for c in result["passed"]]
+        failing = [(cell, bad) for cell in validator.executed.cells if cell.cell_type == "code"
+                   for bad in [[o for o in cell.get("outputs", [])
+                                if o.output_type == "error"
+                                or (o.output_type == "stream" and o.name == "stderr")]] if bad]
+        assert failing, f"{nb.name}: running it raised nothing, but its stubs should fail"
+        cell, bad = failing[0]
+        first = bad[0]
+        shown = (f"{first.ename}: {first.evalue}\n" + "\n".join(first.traceback)
+                 if first.output_type == "error" else first.text)   # (what Lab shows of it)
+        assert "NotImplementedError" in shown, (nb.name, cell.source[:300], shown[-800:])
+        assert "raise NotImplementedError" not in cell.source, (
+            "the first error should come from a cell calling a stub, not from defining it")
 
 
 @pytest.mark.slow

@@ -47,14 +47,14 @@ def _print_results(results) -> None:
 
 
 def cmd_release(args) -> int:
-    from coursekit.instructor.publish.release import release, stale_files
+    from coursekit.instructor.publish.release import release, stale_releases
 
     course = Course.find()
     if args.check and args.student_dir:
         print("coursekit release: --check and --student-dir do not go together", file=sys.stderr)
         return 2
     if args.check:
-        bad = {a: stale_files(course, a) for a in (args.assignment or course.assignments())}
+        bad = stale_releases(course, args.assignment or None)
         bad = {a: files for a, files in bad.items() if files}
         for a, files in bad.items():
             print(f"assignments/{a} is stale: {', '.join(files)} (run `coursekit release {a}`)")

@@ -68,7 +68,25 @@ class Process:
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=self.fh, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = True) -> None:
+        """``graceful``: SIGTERM, and wait (up to 30 s) for the server to stop what it started.
+        Otherwise (a test that has read everything it needs): SIGKILL the server and every
+        process below it, found by parent id before the first kill (user servers start
+        their own sessions, so the group alone would miss them)."""
+        if not graceful and self.proc.poll() is None:
+            import psutil
+
+            try:
+                tree = [psutil.Process(self.proc.pid)]
+                tree += tree[0].children(recursive=True)
+            except psutil.NoSuchProcess:
+                tree = []
+            for proc in tree:
+                try:
+                    proc.kill()
+                except psutil.NoSuchProcess:
+                    pass
+            psutil.wait_procs(tree, timeout=10)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -79,6 +97,7 @@ class Process:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        self.proc.wait(timeout=10)
         self.fh.close()
 
     def tail(self, n: int = 60) -> str:
@@ -132,5 +151,5 @@ class Formgrader:
             self.api("PUT", f"/comment/{c['id']}", json={"manual_comment": comment})
         return result
 
-    def stop(self) -> None:
-        self.process.stop()
+    def stop(self, graceful: bool = True) -> None:
+        self.process.stop(graceful)

@@ -4,6 +4,12 @@ The tree is what an instructor publishes (the repository behind the Binder link)
 release notebooks, coursekit, binder/, a student README. It must hold every release
 notebook and nothing of the instructor's side: no solved notebook, no hidden test, no
 gradebook, no test suite or mutant catalogue.
+
+The command runs once, end to end, on a scratch course of one assignment (its nbgrader
+release, then the tree). What the tree holds of every assignment is checked on the tree
+the same function writes from this repository's committed release (which
+``tests/test_release.py`` proves equal to a fresh generation): regenerating the four
+other releases inside the command would only repeat that.
 """
 import ast
 import json
@@ -53,15 +59,20 @@ def _text_files(root: Path):
 
 @pytest.fixture(scope="module", autouse=True)
 def release_command(request, tmp_path_factory):
-    """``coursekit release --student-dir`` on a scratch course (the CLI, once), started with
+    """``coursekit release --student-dir`` on a scratch course of one assignment (the CLI, once), started with
     the module when a test of the command is selected, so that its nbgrader runs go on while
     the tests of the function run here: (course, tree, process), or None."""
-    if not any(item.module is request.module and "released" in item.fixturenames
+    def uses_the_command(item):
+        params = getattr(item, "callspec", None)
+        return ("released" in item.fixturenames
+                or ("any_tree" in item.fixturenames and params and params.params["any_tree"] == "command"))
+
+    if not any(item.module is request.module and uses_the_command(item)
                for item in request.session.items):
         yield None
         return
     base = tmp_path_factory.mktemp("student-tree")
-    course = make_course(base / "course")
+    course = make_course(base / "course", ASSIGNMENTS[:1])
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     with open(base / "release.out", "w") as out, open(base / "release.err", "w") as err:
@@ -85,6 +96,20 @@ def released(release_command):
     assert proc.returncode == 0, f"coursekit release failed:\n{out}\n{err}"
     assert "student tree ->" in out, out
     return course, tree
+
+
+@pytest.fixture(scope="module")
+def repo_tree(tmp_path_factory):
+    """The student tree of every assignment, written by the function from this repository."""
+    tree = write_student_tree(Course(ROOT), tmp_path_factory.mktemp("repo-tree") / "student",
+                              binder_repo="example/coursekit-students@main").root
+    return ROOT, tree
+
+
+@pytest.fixture(params=["command", "function"])
+def any_tree(request):
+    """(course, tree): the command's tree (one assignment) and the function's (all of them)."""
+    return request.getfixturevalue("released" if request.param == "command" else "repo_tree")
 
 
 # -- the function: replacing, refusing, and catching leaks (no nbgrader run) --------------
@@ -332,60 +357,17 @@ def test_tree_runs_a_release_notebooks_visible_tests(tmp_path, monkeypatch):
             assert not (out.output_type == "stream" and out.name == "stderr"), out.text[:500]
 
 
-# -- the command, end to end (last: the command runs in the background until here) ---
+# -- what the tree holds, on the function's tree of every assignment ---------------------
 
-@pytest.mark.slow
-def test_tree_has_the_student_layout(released):
-    _, tree = released
-    top = sorted(p.name for p in tree.iterdir())
-    assert top == sorted([".coursekit-student-tree", ".gitignore", "README.md", "assignments",
-                          "binder", "coursekit", "pyproject.toml"]), top
-    for name in ("requirements.txt", "postBuild", "runtime.txt"):
-        assert (tree / "binder" / name).is_file(), name
-    assert (tree / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must stay executable"
-    assert (tree / "coursekit" / "__init__.py").is_file()
-    assert (tree / "coursekit" / "widgets").is_dir()
-    assert not list(tree.rglob("__pycache__")) and not list(tree.rglob(".ipynb_checkpoints"))
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_tree_holds_every_release_notebook(released, assignment):
-    course, tree = released
-    release = sorted(p.name for p in (course / "assignments" / assignment).glob("*.ipynb"))
-    in_tree = sorted(p.name for p in (tree / "assignments" / assignment).glob("*.ipynb"))
-    assert release and in_tree == release
-    for name in release:
-        assert ((tree / "assignments" / assignment / name).read_bytes()
-                == (course / "assignments" / assignment / name).read_bytes())
-    # and the release is a real release: stubs in place of every solution
-    for name in release:
-        text = (tree / "assignments" / assignment / name).read_text()
-        assert "raise NotImplementedError" in text, name
+def test_tree_holds_every_release_notebook(repo_tree, assignment):
+    _check_holds_the_release(*repo_tree, assignment)
 
 
-@pytest.mark.slow
-def test_tree_has_no_instructor_material(released):
-    _, tree = released
-    assert leaks(tree) == []
-    assert not (tree / "solutions").exists()
-    for pattern in ("solutions", "gradebook*", "nbgrader_config.py", "tests", "mutants",
-                    "m[0-9][0-9]_*.py", "submitted", "autograded", "feedback", "*.db"):
-        assert not list(tree.rglob(pattern)), pattern
-    for path, text in _text_files(tree):
-        rel = path.relative_to(tree)
-        if path.suffix == ".ipynb":
-            for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "HIDDEN TESTS"):
-                assert marker not in text, f"{rel} contains {marker!r}"
-        for line in text.splitlines():
-            assert not re.match(r"\s*#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$", line), rel
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_no_solution_or_hidden_test_body_reaches_the_tree(released, assignment):
+def test_no_solution_or_hidden_test_body_reaches_the_tree(repo_tree, assignment):
     """Search the tree for the actual code of every solution and every hidden test."""
-    _, tree = released
+    _, tree = repo_tree
     solutions, hidden = _solved_blocks(assignment)
     assert solutions and hidden, f"solutions/{assignment} has no solution or hidden-test block?"
     files = dict(_text_files(tree))
@@ -403,12 +385,70 @@ def test_no_solution_or_hidden_test_body_reaches_the_tree(released, assignment):
         assert not any(body in src for src in cells), f"a solution of {assignment} is in the tree"
 
 
+def _check_holds_the_release(course: Path, tree: Path, assignment: str) -> None:
+    release = sorted(p.name for p in (course / "assignments" / assignment).glob("*.ipynb"))
+    in_tree = sorted(p.name for p in (tree / "assignments" / assignment).glob("*.ipynb"))
+    assert release and in_tree == release
+    for name in release:
+        assert ((tree / "assignments" / assignment / name).read_bytes()
+                == (course / "assignments" / assignment / name).read_bytes())
+    # and the release is a real release: stubs in place of every solution
+    for name in release:
+        text = (tree / "assignments" / assignment / name).read_text()
+        assert "raise NotImplementedError" in text, name
+
+
+# -- the command, end to end (last: the command runs in the background until here);
+#    the layout, leak and README checks run on the function's tree too ------------------
+
 @pytest.mark.slow
-def test_student_readme_links_every_notebook_on_binder(released):
-    _, tree = released
+def test_command_tree_holds_the_release_it_generated(released):
+    course, tree = released
+    assert sorted(p.name for p in (tree / "assignments").iterdir()) == ASSIGNMENTS[:1]
+    _check_holds_the_release(course, tree, ASSIGNMENTS[0])
+    # the command regenerated the release (nbgrader's log of it), then copied it
+    assert (course / "autograded" / ".logs" / f"release-{ASSIGNMENTS[0]}.log").is_file()
+
+
+@pytest.mark.slow
+def test_tree_has_the_student_layout(any_tree):
+    _, tree = any_tree
+    top = sorted(p.name for p in tree.iterdir())
+    assert top == sorted([".coursekit-student-tree", ".gitignore", "README.md", "assignments",
+                          "binder", "coursekit", "pyproject.toml"]), top
+    for name in ("requirements.txt", "postBuild", "runtime.txt"):
+        assert (tree / "binder" / name).is_file(), name
+    assert (tree / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must stay executable"
+    assert (tree / "coursekit" / "__init__.py").is_file()
+    assert (tree / "coursekit" / "widgets").is_dir()
+    assert not list(tree.rglob("__pycache__")) and not list(tree.rglob(".ipynb_checkpoints"))
+
+
+@pytest.mark.slow
+def test_tree_has_no_instructor_material(any_tree):
+    _, tree = any_tree
+    assert leaks(tree) == []
+    assert not (tree / "solutions").exists()
+    for pattern in ("solutions", "gradebook*", "nbgrader_config.py", "tests", "mutants",
+                    "m[0-9][0-9]_*.py", "submitted", "autograded", "feedback", "*.db"):
+        assert not list(tree.rglob(pattern)), pattern
+    for path, text in _text_files(tree):
+        rel = path.relative_to(tree)
+        if path.suffix == ".ipynb":
+            for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "HIDDEN TESTS"):
+                assert marker not in text, f"{rel} contains {marker!r}"
+        for line in text.splitlines():
+            assert not re.match(r"\s*#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$", line), rel
+
+
+@pytest.mark.slow
+def test_student_readme_links_every_notebook_on_binder(any_tree):
+    _, tree = any_tree
     readme = (tree / "README.md").read_text()
     assert not re.search(r"\$\{?[a-z_]+", readme), "unfilled placeholder in the README"
-    for nb in sorted(tree.glob("assignments/*/*.ipynb")):
+    notebooks = sorted(tree.glob("assignments/*/*.ipynb"))
+    assert notebooks
+    for nb in notebooks:
         rel = nb.relative_to(tree).as_posix()
         assert f"({rel})" in readme
         assert (f"https://mybinder.org/v2/gh/example/coursekit-students/main"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from coursekit.instructor.course import Course, MissingInput
 
-__all__ = ["release", "stale_files"]
+__all__ = ["release", "stale_files", "stale_releases"]
 
 
 def release(course: Course, assignments: list[str] | None = None) -> list[str]:
@@ -30,28 +30,44 @@ def release(course: Course, assignments: list[str] | None = None) -> list[str]:
     return done
 
 
-def _fresh_release(course: Course, assignment: str, into: Path) -> Path:
-    """Generate ``assignment`` in a scratch copy of the course, without touching the gradebook."""
+def _fresh_releases(course: Course, assignments: list[str], into: Path) -> Path:
+    """Generate ``assignments`` in a scratch copy of the course, without touching the gradebook,
+    in one ``nbgrader generate_assignment`` run (one start-up of nbgrader, which costs about as
+    much as generating a release); the folder holding the fresh ``<id>/`` releases."""
     scratch = into / "course"
     (scratch / "solutions").mkdir(parents=True)
     shutil.copy(course.root / "nbgrader_config.py", scratch / "nbgrader_config.py")
-    shutil.copytree(course.solutions / assignment, scratch / "solutions" / assignment)
-    Course(scratch).nbgrader("generate_assignment", assignment, "--no-db", "--force")
-    return Course(scratch).release / assignment
+    for assignment in assignments:
+        shutil.copytree(course.solutions / assignment, scratch / "solutions" / assignment)
+    # nbgrader globs the assignment id: "*" is every assignment copied above
+    pattern = assignments[0] if len(assignments) == 1 else "*"
+    Course(scratch).nbgrader("generate_assignment", pattern, "--no-db", "--force")
+    return Course(scratch).release
+
+
+def _differences(fresh: Path, committed: Path) -> list[str]:
+    names = {p.relative_to(fresh).as_posix() for p in fresh.rglob("*") if p.is_file()}
+    if committed.is_dir():
+        names |= {p.relative_to(committed).as_posix() for p in committed.rglob("*")
+                  if p.is_file() and ".ipynb_checkpoints" not in p.parts}
+    stale = []
+    for name in sorted(names):
+        a, b = fresh / name, committed / name
+        if not (a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)):
+            stale.append(name)
+    return stale
+
+
+def stale_releases(course: Course, assignments: list[str] | None = None) -> dict[str, list[str]]:
+    """:func:`stale_files` of each of ``assignments`` (default: all), generated together."""
+    assignments = list(assignments or course.assignments())
+    if not assignments:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = _fresh_releases(course, assignments, Path(tmp))
+        return {a: _differences(fresh / a, course.release / a) for a in assignments}
 
 
 def stale_files(course: Course, assignment: str) -> list[str]:
     """Files of ``assignments/<id>/`` that differ from a fresh generation (empty: up to date)."""
-    committed = course.release / assignment
-    with tempfile.TemporaryDirectory() as tmp:
-        fresh = _fresh_release(course, assignment, Path(tmp))
-        names = {p.relative_to(fresh).as_posix() for p in fresh.rglob("*") if p.is_file()}
-        if committed.is_dir():
-            names |= {p.relative_to(committed).as_posix() for p in committed.rglob("*")
-                      if p.is_file() and ".ipynb_checkpoints" not in p.parts}
-        stale = []
-        for name in sorted(names):
-            a, b = fresh / name, committed / name
-            if not (a.is_file() and b.is_file() and filecmp.cmp(a, b, shallow=False)):
-                stale.append(name)
-        return stale
+    return stale_releases(course, [assignment])[assignment]

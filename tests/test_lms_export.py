@@ -118,6 +118,7 @@ def test_no_grades_says_so(empty_course):
     proc = run_coursekit(empty_course, "export", A, check=False)     # the exit status of the process
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert "no graded submissions of 01_softmax" in proc.stderr
+    assert not (empty_course / "gradebook.db").exists()             # reading grades creates no gradebook
 
 
 @pytest.mark.parametrize("command", ["feedback", "export", "report", "similarity"])

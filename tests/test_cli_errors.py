@@ -1,4 +1,6 @@
 """``coursekit`` says a user's mistake in one line (exit 2) and lets its own bugs surface."""
+import sqlite3
+
 import pytest
 
 from coursekit import cli
@@ -44,3 +46,21 @@ def test_missing_input_is_a_user_error_and_still_a_file_not_found_error(course_d
     assert cli.main(["similarity", "a1"]) == 2
     assert capsys.readouterr().err.strip() == "coursekit similarity: no submission at submitted/ada/a1/"
     assert issubclass(MissingInput, FileNotFoundError) and issubclass(MissingInput, UserError)
+
+
+def test_nbgrader_commands_skip_the_rfc3987_grammars(course_dir):
+    """``Course.nbgrader`` runs nbgrader without jsonschema's optional ``iri`` checker (its grammars
+    cost over a second of CPU per nbgrader process); the command itself still works."""
+    from coursekit.instructor.course import Course
+
+    probe = course_dir / "probe.txt"
+    with open(course_dir / "nbgrader_config.py", "a") as f:      # the config runs after nbgrader's imports
+        f.write(f"import sys\nopen({str(probe)!r}, 'w').write(repr(sys.modules.get('rfc3987_syntax', 'absent')) "
+                "+ ' ' + str('jsonschema' in sys.modules))\n")
+    proc = Course(course_dir).nbgrader("db", "student", "add", "ada")
+    assert probe.read_text() == "None True", proc.stdout       # jsonschema loaded, rfc3987_syntax declined
+    db = sqlite3.connect(course_dir / "gradebook.db")
+    try:
+        assert db.execute("SELECT id FROM student").fetchall() == [("ada",)]
+    finally:
+        db.close()

@@ -23,7 +23,7 @@ from coursekit.instructor.store.gradebook import (GradebookUnreadable, check_gra
                                          sqlite_path)
 from coursekit.instructor.store.lock import CourseLocked, course_lock
 
-from .conftest import make_course, run_coursekit
+from .conftest import ROOT, make_course, run_coursekit
 
 ASSIGNMENT = "01_softmax"
 DUE = datetime(2026, 3, 14, 23, 59)
@@ -39,10 +39,34 @@ def course(tmp_path):
     return make_course(tmp_path / "course", [ASSIGNMENT])
 
 
+_EMPTY = {}       # the module's empty gradebook, made once by nbgrader (see _empty_gradebook)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _empty_gradebook(tmp_path_factory):
+    """An empty gradebook as nbgrader creates it, made once: nbgrader runs ``alembic heads`` in a
+    new process for every gradebook it creates (about 2 s of CPU); the tests copy this one."""
+    from nbgrader.api import Gradebook
+
+    path = tmp_path_factory.mktemp("empty-gradebook") / "gradebook.db"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Gradebook(f"sqlite:///{path}", Course(ROOT).course_id):
+            pass
+    _EMPTY["path"] = path
+    yield
+    _EMPTY.clear()
+
+
 def _gradebook(course_root: Path):
+    import shutil
+
     from nbgrader.api import Gradebook
 
     c = Course(course_root)
+    db = sqlite_path(c)
+    if not db.exists():
+        shutil.copyfile(_EMPTY["path"], db)
     return Gradebook(c.db_url, c.course_id)
 
 

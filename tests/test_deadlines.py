@@ -1,5 +1,6 @@
 """Due dates, extensions and the late penalty: one rule for every coursekit output."""
 import json
+import os
 from datetime import datetime
 
 import pytest
@@ -16,6 +17,22 @@ from .points import release_points
 A = "01_softmax"
 DUE = datetime(2026, 3, 1, 23, 59)
 FULL = release_points(A, "softmax").autograded    # a solved notebook before its written answers are graded
+
+
+def coursekit_in_process(root, *args, capsys, monkeypatch):
+    """``coursekit ARGS`` at ``root`` in this process: (exit status, stdout, stderr).
+
+    For checks of what a command writes, where a new interpreter adds only its start-up
+    (about a second of CPU); the command as a process is run by ``run_coursekit`` elsewhere.
+    """
+    from coursekit import cli
+
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("PATH", os.environ.get("PATH", ""))   # (restored after: commands may prepend to it)
+    capsys.readouterr()
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def fill_gradebook(course: Course, students: dict, due=DUE, manual: dict | None = None, records: dict | None = None):
@@ -109,13 +126,19 @@ def test_read_results_applies_penalty_and_extension(course):
         assert gb.find_submission(A, "extended").late_submission_penalty == FULL / 2
 
 
-def test_penalty_in_every_output(course):
-    rows = run_coursekit(course.root, "export", A, "-o", "-").stdout
+def test_penalty_in_every_output(course, capsys, monkeypatch):
+    # (in process: the commands as processes are run in test_lms_export.py)
+    def ok(*args):
+        code, out, err = coursekit_in_process(course.root, *args, capsys=capsys, monkeypatch=monkeypatch)
+        assert code == 0, (args, out, err)
+        return out
+
+    rows = ok("export", A, "-o", "-")
     assert f"late,01_softmax,0,{release_points(A, 'softmax').possible:g},{FULL:g},{FULL:g}" in rows
-    run_coursekit(course.root, "feedback", A, "--student", "late")
+    ok("feedback", A, "--student", "late")
     page = (course.root / "coursekit-feedback" / "late" / A / "softmax.html").read_text()
     assert f"Late penalty: {FULL:g} points" in page and "late by 10.0 h" in page
-    run_coursekit(course.root, "report", A)
+    ok("report", A)
     html = (course.root / "reports" / A / "index.html").read_text()
     assert "<td>late</td>" in html and "late by 10.0 h" in html
 

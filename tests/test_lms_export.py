@@ -10,7 +10,7 @@ from coursekit.instructor.report.lms_export import safe_cell
 
 from .conftest import make_course, run_coursekit
 from .points import release_points
-from .test_deadlines import A, fill_gradebook
+from .test_deadlines import A, coursekit_in_process, fill_gradebook
 
 PTS = release_points(A, "softmax")
 FULL, POSSIBLE = f"{PTS.autograded:g}", f"{PTS.possible:g}"   # all autograded points; with the written answers
@@ -65,17 +65,22 @@ def test_canvas(course):
     assert by["'=cmd"][5] == FULL                                       # hostile student id neutralised
 
 
-def test_moodle_wide_long(course):
+def test_moodle_wide_long(course, capsys, monkeypatch):
     course, roster = course
-    moodle = rows(run_coursekit(course.root, "export", "--format", "moodle", "--roster", str(roster),
-                                "-o", "-").stdout)
+
+    def export(*args):           # in process (the command as a process: test_canvas)
+        code, out, err = coursekit_in_process(course.root, "export", *args, capsys=capsys, monkeypatch=monkeypatch)
+        assert code == 0, (out, err)
+        return out
+
+    moodle = rows(export("--format", "moodle", "--roster", str(roster), "-o", "-"))
     assert moodle[0] == ["ID number", "Username", "Email address", "Full name", A]
     by = {r[1]: r for r in moodle[1:]}
     assert by["ada"] == ["4701", "ada", "ada@u.edu", "Ada Lovelace", FULL] and by["late"][4] == "0"
-    wide = rows(run_coursekit(course.root, "export", "--format", "wide", "-o", "-").stdout)
+    wide = rows(export("--format", "wide", "-o", "-"))
     assert wide[0] == ["student", "name", A, "total", "max_total"]
     assert {r[0]: r[2:] for r in wide[1:]}["cy"] == [HALF, HALF, POSSIBLE]
-    long = list(csv.DictReader(io.StringIO(run_coursekit(course.root, "export", A, "-o", "-", "--tests").stdout)))
+    long = list(csv.DictReader(io.StringIO(export(A, "-o", "-", "--tests"))))
     by = {r["student"]: r for r in long}
     assert by["ben"]["test_predict"] == "2" and by["ben"]["score"] == "2"
     assert (by["late"]["raw_score"], by["late"]["late_penalty"], by["late"]["score"]) == (FULL, FULL, "0")
@@ -104,9 +109,21 @@ def test_feedback_shows_manual_grades_and_escapes(course):
     assert not (course.root / "feedback").exists()          # nbgrader's folder is left to nbgrader
 
 
-@pytest.mark.parametrize("command", ["feedback", "export", "report", "similarity"])
-def test_no_grades_says_so(tmp_path, command):
-    root = make_course(tmp_path / "empty", [A])
-    proc = run_coursekit(root, command, A, check=False)
+@pytest.fixture(scope="module")
+def empty_course(tmp_path_factory):
+    return make_course(tmp_path_factory.mktemp("empty") / "course", [A])
+
+
+def test_no_grades_says_so(empty_course):
+    proc = run_coursekit(empty_course, "export", A, check=False)     # the exit status of the process
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     assert "no graded submissions of 01_softmax" in proc.stderr
+    assert not (empty_course / "gradebook.db").exists()             # reading grades creates no gradebook
+
+
+@pytest.mark.parametrize("command", ["feedback", "export", "report", "similarity"])
+def test_no_grades_says_so_in_every_command(empty_course, command, capsys, monkeypatch):
+    # in process: the same decision as above, for each command (a new interpreter adds only its start-up)
+    code, out, err = coursekit_in_process(empty_course, command, A, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 1, (out, err)
+    assert "no graded submissions of 01_softmax" in err

@@ -30,6 +30,15 @@ class NbgraderError(RuntimeError):
     """An nbgrader command failed; the message carries its log's error lines."""
 
 
+#: ``python -m nbgrader``, minus jsonschema's optional ``iri`` format checker: ``rfc3987_syntax``
+#: compiles its grammars on import, over a second of CPU in every nbgrader process (the reason
+#: and the safety argument: coursekit/instructor/__init__.py). nbgrader reads ``sys.argv[1:]``.
+_NBGRADER_MAIN = ("import sys\n"
+                  "sys.modules.setdefault('rfc3987_syntax', None)\n"
+                  "from nbgrader.apps.nbgraderapp import main\n"
+                  "main()\n")
+
+
 @functools.lru_cache(maxsize=8)
 def _load_config(path: str, mtime_ns: int, size: int):
     """``nbgrader_config.py`` parsed (cached per path and version of the file)."""
@@ -114,7 +123,7 @@ class Course:
         bindir = str(Path(sys.executable).parent)
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-        cmd = [sys.executable, "-m", "nbgrader", *args]
+        cmd = [sys.executable, "-c", _NBGRADER_MAIN, *args]
         proc = subprocess.run(cmd, cwd=self.root, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if log is not None:

@@ -49,6 +49,12 @@ def read_results(course: Course, assignment: str, students: list[str] | None = N
     (their manual score when a person gave one). The late penalty follows
     :mod:`.deadlines` (due date, timestamp, ``extensions.json``, the configured plugin).
     """
+    from coursekit.instructor.store.gradebook import sqlite_path
+
+    db = sqlite_path(course)
+    if db is not None and not db.exists():
+        return []       # no gradebook yet: nothing graded (and reading creates no empty one)
+
     from nbgrader.api import MissingEntry
 
     from coursekit.instructor.store.gradebook import open_gradebook

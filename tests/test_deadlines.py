@@ -1,6 +1,5 @@
 """Due dates, extensions and the late penalty: one rule for every coursekit output."""
 import json
-import os
 from datetime import datetime
 
 import pytest
@@ -12,27 +11,12 @@ from coursekit.instructor.intake.deadlines import (Lateness, apply_extensions, e
 from coursekit.instructor.store.results import read_results
 
 from .conftest import make_course, run_coursekit
+from .inprocess import coursekit_in_process
 from .points import release_points
 
 A = "01_softmax"
 DUE = datetime(2026, 3, 1, 23, 59)
 FULL = release_points(A, "softmax").autograded    # a solved notebook before its written answers are graded
-
-
-def coursekit_in_process(root, *args, capsys, monkeypatch):
-    """``coursekit ARGS`` at ``root`` in this process: (exit status, stdout, stderr).
-
-    For checks of what a command writes, where a new interpreter adds only its start-up
-    (about a second of CPU); the command as a process is run by ``run_coursekit`` elsewhere.
-    """
-    from coursekit import cli
-
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("PATH", os.environ.get("PATH", ""))   # (restored after: commands may prepend to it)
-    capsys.readouterr()
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def fill_gradebook(course: Course, students: dict, due=DUE, manual: dict | None = None, records: dict | None = None):
@@ -126,10 +110,10 @@ def test_read_results_applies_penalty_and_extension(course):
         assert gb.find_submission(A, "extended").late_submission_penalty == FULL / 2
 
 
-def test_penalty_in_every_output(course, capsys, monkeypatch):
+def test_penalty_in_every_output(course):
     # (in process: the commands as processes are run in test_lms_export.py)
     def ok(*args):
-        code, out, err = coursekit_in_process(course.root, *args, capsys=capsys, monkeypatch=monkeypatch)
+        code, out, err = coursekit_in_process(course.root, *args)
         assert code == 0, (args, out, err)
         return out
 

@@ -10,7 +10,8 @@ from coursekit.instructor.report.lms_export import safe_cell
 
 from .conftest import make_course, run_coursekit
 from .points import release_points
-from .test_deadlines import A, coursekit_in_process, fill_gradebook
+from .inprocess import coursekit_in_process
+from .test_deadlines import A, fill_gradebook
 
 PTS = release_points(A, "softmax")
 FULL, POSSIBLE = f"{PTS.autograded:g}", f"{PTS.possible:g}"   # all autograded points; with the written answers
@@ -65,11 +66,11 @@ def test_canvas(course):
     assert by["'=cmd"][5] == FULL                                       # hostile student id neutralised
 
 
-def test_moodle_wide_long(course, capsys, monkeypatch):
+def test_moodle_wide_long(course):
     course, roster = course
 
     def export(*args):           # in process (the command as a process: test_canvas)
-        code, out, err = coursekit_in_process(course.root, "export", *args, capsys=capsys, monkeypatch=monkeypatch)
+        code, out, err = coursekit_in_process(course.root, "export", *args)
         assert code == 0, (out, err)
         return out
 
@@ -122,8 +123,8 @@ def test_no_grades_says_so(empty_course):
 
 
 @pytest.mark.parametrize("command", ["feedback", "export", "report", "similarity"])
-def test_no_grades_says_so_in_every_command(empty_course, command, capsys, monkeypatch):
+def test_no_grades_says_so_in_every_command(empty_course, command):
     # in process: the same decision as above, for each command (a new interpreter adds only its start-up)
-    code, out, err = coursekit_in_process(empty_course, command, A, capsys=capsys, monkeypatch=monkeypatch)
+    code, out, err = coursekit_in_process(empty_course, command, A)
     assert code == 1, (out, err)
     assert "no graded submissions of 01_softmax" in err

@@ -19,13 +19,15 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 # collection order (see pytest_configure): these go first, so that none of them starts last while
 # the other worker sits idle (longest-processing-time-first scheduling). Other files keep their order.
 LONGEST_FIRST = [
-    "tests/test_grading_threats.py",
     "tests/test_grading_e2e.py",
-    "tests/test_binder.py",
+    "tests/test_grading_threats.py",
     "tests/test_browser.py",
-    "tests/test_semester.py",
-    "tests/test_jupyterhub.py",
     "tests/test_grading_preflight.py",
+    "tests/test_binder.py",
+    "tests/test_semester.py",
+    "tests/test_release.py",
+    "tests/test_assignment_04.py",
+    "tests/test_jupyterhub.py",
     "tests/test_grading_resume.py",
 ]
 

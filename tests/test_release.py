@@ -69,6 +69,12 @@ def test_every_assignment_has_a_release():
         assert list((ROOT / "assignments" / a).glob("*.ipynb")), f"assignments/{a} is missing"
 
 
+def _errors(cell) -> list:
+    """A code cell's error outputs and stderr streams (what a test's failure shows)."""
+    return [o for o in cell.get("outputs", [])
+            if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_stubs_fail_every_test(assignment):
@@ -82,13 +88,10 @@ def test_release_stubs_fail_every_test(assignment):
         result = validator.validate(str(nb))
         assert "changed" not in result and "type_changed" not in result, result
         assert not result.get("passed"), [c["source"][:120] for c in result["passed"]]
-        failing = [(cell, bad) for cell in validator.executed.cells if cell.cell_type == "code"
-                   for bad in [[o for o in cell.get("outputs", [])
-                                if o.output_type == "error"
-                                or (o.output_type == "stream" and o.name == "stderr")]] if bad]
+        failing = [(cell, _errors(cell)) for cell in validator.executed.cells
+                   if cell.cell_type == "code" and _errors(cell)]
         assert failing, f"{nb.name}: running it raised nothing, but its stubs should fail"
-        cell, bad = failing[0]
-        first = bad[0]
+        cell, (first, *_) = failing[0]
         shown = (f"{first.ename}: {first.evalue}\n" + "\n".join(first.traceback)
                  if first.output_type == "error" else first.text)   # (what Lab shows of it)
         assert "NotImplementedError" in shown, (nb.name, cell.source[:300], shown[-800:])

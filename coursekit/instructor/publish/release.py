@@ -14,7 +14,7 @@ from pathlib import Path
 
 from coursekit.instructor.course import Course, MissingInput
 
-__all__ = ["release", "stale_files", "stale_releases"]
+__all__ = ["release", "stale_releases"]
 
 
 def release(course: Course, assignments: list[str] | None = None) -> list[str]:
@@ -59,15 +59,11 @@ def _differences(fresh: Path, committed: Path) -> list[str]:
 
 
 def stale_releases(course: Course, assignments: list[str] | None = None) -> dict[str, list[str]]:
-    """:func:`stale_files` of each of ``assignments`` (default: all), generated together."""
+    """For each of ``assignments`` (default: all), the files of ``assignments/<id>/`` that differ
+    from a fresh generation (empty: up to date); all generated together, in one nbgrader run."""
     assignments = list(assignments or course.assignments())
     if not assignments:
         return {}
     with tempfile.TemporaryDirectory() as tmp:
         fresh = _fresh_releases(course, assignments, Path(tmp))
         return {a: _differences(fresh / a, course.release / a) for a in assignments}
-
-
-def stale_files(course: Course, assignment: str) -> list[str]:
-    """Files of ``assignments/<id>/`` that differ from a fresh generation (empty: up to date)."""
-    return stale_releases(course, [assignment])[assignment]

@@ -48,19 +48,25 @@ def test_missing_input_is_a_user_error_and_still_a_file_not_found_error(course_d
     assert issubclass(MissingInput, FileNotFoundError) and issubclass(MissingInput, UserError)
 
 
-def test_nbgrader_commands_skip_the_rfc3987_grammars(course_dir):
+def test_nbgrader_commands_skip_the_rfc3987_grammars_and_the_alembic_process(course_dir):
     """``Course.nbgrader`` runs nbgrader without jsonschema's optional ``iri`` checker (its grammars
-    cost over a second of CPU per nbgrader process); the command itself still works."""
+    cost over a second of CPU per nbgrader process) and stamps a new gradebook without starting
+    ``alembic heads`` (2-4 s of CPU); the command itself still works, the stamp is nbgrader's."""
     from coursekit.instructor.course import Course
+    from coursekit.instructor.store.gradebook import alembic_head
 
     probe = course_dir / "probe.txt"
     with open(course_dir / "nbgrader_config.py", "a") as f:      # the config runs after nbgrader's imports
         f.write(f"import sys\nopen({str(probe)!r}, 'w').write(repr(sys.modules.get('rfc3987_syntax', 'absent')) "
-                "+ ' ' + str('jsonschema' in sys.modules))\n")
+                "+ ' ' + str('jsonschema' in sys.modules) + ' ' + "
+                "str(hasattr(sys.modules['nbgrader.api'].get_alembic_version, 'coursekit_original')))\n")
+    assert not (course_dir / "gradebook.db").exists()
     proc = Course(course_dir).nbgrader("db", "student", "add", "ada")
-    assert probe.read_text() == "None True", proc.stdout       # jsonschema loaded, rfc3987_syntax declined
+    # jsonschema loaded, rfc3987_syntax declined; the gradebook stamped in process
+    assert probe.read_text() == "None True True", proc.stdout
     db = sqlite3.connect(course_dir / "gradebook.db")
     try:
         assert db.execute("SELECT id FROM student").fetchall() == [("ada",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(alembic_head(),)]
     finally:
         db.close()

@@ -58,6 +58,37 @@ def _empty_gradebook(tmp_path_factory):
     _EMPTY.clear()
 
 
+def test_a_new_gradebook_is_stamped_in_process_with_nbgraders_own_revision(tmp_path, monkeypatch):
+    """nbgrader stamps a new gradebook with ``alembic heads``, run in a subprocess; coursekit reads
+    the same revision from nbgrader's migrations in process, and starts no process for it."""
+    import nbgrader.api
+
+    from coursekit.instructor.store.gradebook import alembic_head
+
+    nbgraders_way = getattr(nbgrader.api.get_alembic_version, "coursekit_original",
+                            nbgrader.api.get_alembic_version)
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+    head = nbgraders_way()                                # `alembic heads`, as nbgrader asks it
+    assert head and alembic_head() == head
+
+    started = []
+    monkeypatch.setattr(nbgrader.api.sp, "check_output", lambda *a, **k: started.append(a) or b"")
+    course = Course(make_course(tmp_path / "course", [ASSIGNMENT]))
+    assert not sqlite_path(course).exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with open_gradebook(course) as gb:
+            gb.add_student("ada")
+    assert started == []
+    import sqlite3
+
+    db = sqlite3.connect(sqlite_path(course))
+    try:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+    finally:
+        db.close()
+
+
 def _gradebook(course_root: Path):
     import shutil
 

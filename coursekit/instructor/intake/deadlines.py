@@ -96,10 +96,12 @@ class Lateness:
 # -- due dates, times, extensions ----------------------------------------------------------------
 def due_date(course: Course, assignment: str, gb=None) -> datetime | None:
     """The assignment's due date from the gradebook (naive UTC), or None."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
+
+    from coursekit.instructor.store.gradebook import open_gradebook
 
     if gb is None:
-        with Gradebook(course.db_url, course.course_id) as gb2:
+        with open_gradebook(course) as gb2:
             return due_date(course, assignment, gb2)
     try:
         return gb.find_assignment(assignment).duedate
@@ -214,12 +216,14 @@ def apply_extensions(course: Course, assignment: str) -> list[str]:
     """
     import warnings
 
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
+
+    from coursekit.instructor.store.gradebook import open_gradebook
 
     extensions = read_extensions(course).get(assignment, {})
     plugin = late_plugin(course)
     changed = []
-    with warnings.catch_warnings(), Gradebook(course.db_url, course.course_id) as gb:
+    with warnings.catch_warnings(), open_gradebook(course) as gb:
         warnings.simplefilter("ignore")
         try:
             a = gb.find_assignment(assignment)

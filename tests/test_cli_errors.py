@@ -70,3 +70,24 @@ def test_nbgrader_commands_skip_the_rfc3987_grammars_and_the_alembic_process(cou
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(alembic_head(),)]
     finally:
         db.close()
+
+
+def test_nbgraders_package_init_runs_only_when_a_name_of_it_is_asked_for():
+    """coursekit.instructor registers nbgrader's package without running ``nbgrader/__init__.py`` (its
+    Jupyter server extensions: jupyter_server, tornado; 0.6-0.8 s of CPU per process): the gradebook
+    and the grading rules load without it, and any name the package defines still resolves."""
+    import subprocess
+    import sys
+    from importlib.metadata import version
+
+    code = ("import sys, coursekit.instructor, nbgrader.api, nbgrader.utils, nbgrader.preprocessors\n"
+            "print('jupyter_server' in sys.modules, 'nbgrader.server_extensions' in sys.modules)\n"
+            "import nbgrader\n"
+            "print(nbgrader.__version__, callable(nbgrader._jupyter_server_extension_points))\n"
+            "from nbgrader import load_formgrader\n"
+            "print('jupyter_server' in sys.modules, callable(load_formgrader), '__getattr__' in vars(nbgrader))\n"
+            "try:\n    nbgrader.no_such_name\nexcept AttributeError:\n    print('AttributeError')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "False", version("nbgrader"), "True", "True", "True", "False",
+                                   "AttributeError"], proc.stdout

@@ -67,7 +67,7 @@ def release_command(request, tmp_path_factory):
         return ("released" in item.fixturenames
                 or ("any_tree" in item.fixturenames and params and params.params["any_tree"] == "command"))
 
-    if not any(item.module is request.module and uses_the_command(item)
+    if not any(getattr(item, "module", None) is request.module and uses_the_command(item)
                for item in request.session.items):
         yield None
         return

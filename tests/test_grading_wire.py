@@ -10,7 +10,8 @@ import pytest
 from coursekit.instructor.intake.notebook import NotebookSpec, read_submission, visible_part
 from coursekit.instructor.execute.limits import Limits, parse_size
 from coursekit.instructor.report.class_report import normalize_message
-from coursekit.instructor.execute.wire import Decoder, Encoder, FrameReader, WireError, write_frame
+from coursekit.instructor.execute.wire import (Decoder, Encoder, FrameReader, WireError, npy_array, npy_bytes,
+                                               write_frame)
 
 
 def roundtrip(value):
@@ -37,6 +38,48 @@ def test_arrays_and_numpy_scalars_keep_dtype_and_shape():
     for scalar in [np.float64(1.25), np.int32(-4), np.float32(2.5), np.bool_(True)]:
         got = roundtrip(scalar)
         assert type(got) is type(scalar) and got == scalar
+
+
+def test_arrays_decode_exactly_as_np_load_would():
+    """``npy_array`` (the judge's fast reading of an array) gives what ``np.load`` gives: dtype, shape,
+    values, memory order; a writable array of its own."""
+    for arr in [np.arange(6.0).reshape(2, 3), np.array(3.0), np.zeros((0, 4), np.float32), np.zeros((2, 0, 3)),
+                np.arange(5, dtype=np.int8), np.array([True, False]), np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+                np.array(["ab", "c"]), np.array([b"x"]), np.arange(3, dtype=">i4"), np.array([1 + 2j]),
+                np.arange(3).astype("M8[s]"), np.zeros((1,) * 32), np.arange(24.0).reshape(2, 3, 4)[:, ::2].copy("F")]:
+        data = npy_bytes(arr)
+        ref, got = np.load(io.BytesIO(data), allow_pickle=False), npy_array(data)
+        assert (got.dtype, got.shape) == (ref.dtype, ref.shape) and np.array_equal(got, ref)
+        assert (got.flags.c_contiguous, got.flags.f_contiguous) == (ref.flags.c_contiguous, ref.flags.f_contiguous)
+        assert got.flags.writeable and got.flags.owndata
+
+
+def test_forged_npy_bytes_are_refused():
+    """A kernel's array bytes are hostile: a header that lies about the shape or the data's size, a
+    dtype outside the allowed kinds, a malformed header -- each a WireError, nothing allocated for
+    the shape it claims."""
+    good = npy_bytes(np.arange(4.0))
+    forged = [good[:-1],                                          # data shorter than the shape
+              good + b"\0" * 8,                                   # longer
+              good.replace(b"(4,)", b"(5,)"),                     # the shape lies
+              good.replace(b"(4,)", b"(2,)"),
+              good.replace(b"'<f8'", b"'<V8'"),                   # void: not an allowed kind
+              good.replace(b"'<f8'", b"'|O8'"),                   # objects
+              good.replace(b"'<f8'", b"'xyz'"),                   # not a dtype
+              good.replace(b"False", b"Maybe"),                   # not a header np.save writes, nor np.load reads
+              good[:8] + b"\xff\xff" + good[10:],                 # header length past the end
+              b"\x93NUMPY\x01\x00",                               # a header cut short
+              pickle.dumps(np.arange(4.0))]
+    for data in forged:
+        with pytest.raises(WireError):
+            npy_array(data)
+        with pytest.raises(WireError):
+            Decoder([data]).decode({"@": "a", "b": 0})
+    # a shape of 10**18 elements with 32 bytes of data: refused by arithmetic, not by allocating
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000, 1000000000), }"
+    header += b" " * (118 - len(header)) + b"\n"
+    with pytest.raises(WireError, match="does not fill"):
+        npy_array(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 32)
 
 
 def test_types_travel_by_name():

@@ -11,7 +11,7 @@ from coursekit.instructor.intake.notebook import NotebookSpec, read_submission, 
 from coursekit.instructor.execute.limits import Limits, parse_size
 from coursekit.instructor.report.class_report import normalize_message
 from coursekit.instructor.execute.wire import (Decoder, Encoder, FrameReader, WireError, npy_array, npy_bytes,
-                                               write_frame)
+                                               safe_dtype, write_frame)
 
 
 def roundtrip(value):
@@ -75,11 +75,44 @@ def test_forged_npy_bytes_are_refused():
             npy_array(data)
         with pytest.raises(WireError):
             Decoder([data]).decode({"@": "a", "b": 0})
+
+    def npy(shape: str, body: bytes = b"") -> bytes:       # a well-formed header claiming ``shape``
+        header = b"{'descr': '<f8', 'fortran_order': False, 'shape': %s, }" % shape.encode()
+        header += b" " * (118 - len(header)) + b"\n"
+        return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + body
+
     # a shape of 10**18 elements with 32 bytes of data: refused by arithmetic, not by allocating
-    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000, 1000000000), }"
-    header += b" " * (118 - len(header)) + b"\n"
     with pytest.raises(WireError, match="does not fill"):
-        npy_array(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 32)
+        npy_array(npy("(1000000000, 1000000000)", b"\0" * 32))
+    # an empty array claiming dimensions no array may have
+    for shape in ["(0, 9999999999999999999)", "(0, 4611686018427387904, 4)", "(0, 3037000500, 3037000500)"]:
+        with pytest.raises(WireError):
+            npy_array(npy(shape))
+    assert npy_array(npy("(0, 4)")).shape == (0, 4)
+
+
+def test_corrupted_array_bytes_and_dtype_strings_are_a_wire_error_and_nothing_else():
+    """Whatever a kernel sends where an array or a dtype belongs, the judge gets an array or a
+    WireError: no other exception (np.load let tokenize's errors out of a forged header, and
+    np.dtype a SyntaxError for a string with a comma)."""
+    import random
+
+    rnd = random.Random(0)
+    good = npy_bytes(np.arange(6.0).reshape(2, 3))
+    for _ in range(3000):
+        data = bytearray(good)
+        for _ in range(rnd.randint(1, 4)):
+            data[rnd.randrange(len(data))] = rnd.randrange(256)
+        try:
+            arr = npy_array(bytes(data))
+        except WireError:
+            continue
+        assert arr.shape == (2, 3) and arr.dtype == np.float64       # only the data bytes changed
+    for spec in [",", "<,f8", "f8,", "(", "[('a', 'f8')]", "O", "V8", "x" * 40, "f8, i4"]:
+        with pytest.raises(WireError):
+            safe_dtype(spec)
+        with pytest.raises(WireError):
+            Decoder([b"\0" * 8]).decode({"@": "s", "dt": spec, "b": 0})
 
 
 def test_types_travel_by_name():

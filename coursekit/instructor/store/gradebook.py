@@ -106,6 +106,8 @@ def stamp_new_gradebooks_in_process() -> None:
     """
     import nbgrader.api
 
+    if hasattr(nbgrader.api.get_alembic_version, "coursekit_original"):
+        return                                                      # done before in this process
     original = getattr(nbgrader.api.get_alembic_version, "coursekit_original", nbgrader.api.get_alembic_version)
 
     def get_alembic_version() -> str:

@@ -495,6 +495,8 @@ class Decoder:
     def _scalar(self, node: dict, depth: int) -> np.generic:
         dt = safe_dtype(node.get("dt"))
         raw = self._buf(node.get("b"))
+        if dt.itemsize == 0 and len(raw) <= 4:      # an empty np.str_ / np.bytes_ (sent as 4 or 1 zero bytes)
+            return np.zeros((), dt)[()]
         if len(raw) != dt.itemsize:
             raise WireError("bad scalar")
         return np.frombuffer(raw, dtype=dt)[0]

@@ -30,14 +30,13 @@ class NbgraderError(RuntimeError):
     """An nbgrader command failed; the message carries its log's error lines."""
 
 
-#: ``python -m nbgrader``, minus two start-up costs: jsonschema's optional ``iri`` format checker
-#: (``rfc3987_syntax`` compiles its grammars on import, over a second of CPU in every nbgrader
-#: process; the reason and the safety argument: coursekit/instructor/__init__.py), and the
-#: ``alembic heads`` subprocess nbgrader starts to stamp a new gradebook (2-4 s of CPU; read in
-#: process instead, see coursekit/instructor/store/gradebook.py). nbgrader reads ``sys.argv[1:]``.
-_NBGRADER_MAIN = ("import sys\n"
-                  "sys.modules.setdefault('rfc3987_syntax', None)\n"
-                  "from coursekit.instructor.store.gradebook import stamp_new_gradebooks_in_process\n"
+#: ``python -m nbgrader``, minus start-up costs: importing ``coursekit.instructor`` first declines
+#: jsonschema's optional ``iri`` format checker (``rfc3987_syntax`` compiles its grammars on import,
+#: over a second of CPU) and defers nbgrader's package ``__init__`` (its server extensions) -- the
+#: reasons: coursekit/instructor/__init__.py; and a new gradebook is stamped without the ``alembic
+#: heads`` subprocess (2-4 s of CPU; coursekit/instructor/store/gradebook.py). nbgrader reads
+#: ``sys.argv[1:]``.
+_NBGRADER_MAIN = ("from coursekit.instructor.store.gradebook import stamp_new_gradebooks_in_process\n"
                   "stamp_new_gradebooks_in_process()\n"
                   "from nbgrader.apps.nbgraderapp import main\n"
                   "main()\n")

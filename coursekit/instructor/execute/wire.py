@@ -474,10 +474,7 @@ class Decoder:
 
     # -- one step per tag ----------------------------------------------------------
     def _array(self, node: dict, depth: int) -> np.ndarray:
-        arr = npy_array(self._buf(node.get("b")))
-        if arr.dtype.hasobject:
-            raise WireError("bad array")
-        return self._remember(node, arr)
+        return self._remember(node, npy_array(self._buf(node.get("b"))))   # (no object dtype: safe_dtype)
 
     def _object_array(self, node: dict, depth: int) -> np.ndarray:
         shape = node.get("shape")

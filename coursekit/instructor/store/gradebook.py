@@ -108,7 +108,7 @@ def stamp_new_gradebooks_in_process() -> None:
 
     if hasattr(nbgrader.api.get_alembic_version, "coursekit_original"):
         return                                                      # done before in this process
-    original = getattr(nbgrader.api.get_alembic_version, "coursekit_original", nbgrader.api.get_alembic_version)
+    original = nbgrader.api.get_alembic_version
 
     def get_alembic_version() -> str:
         try:

@@ -49,7 +49,7 @@ def read_results(course: Course, assignment: str, students: list[str] | None = N
     (their manual score when a person gave one). The late penalty follows
     :mod:`.deadlines` (due date, timestamp, ``extensions.json``, the configured plugin).
     """
-    from coursekit.instructor.store.gradebook import sqlite_path
+    from coursekit.instructor.store.gradebook import open_gradebook, sqlite_path
 
     db = sqlite_path(course)
     if db is not None and not db.exists():
@@ -57,7 +57,6 @@ def read_results(course: Course, assignment: str, students: list[str] | None = N
 
     from nbgrader.api import MissingEntry
 
-    from coursekit.instructor.store.gradebook import open_gradebook
     from coursekit.instructor.intake.deadlines import effective_score, late_penalty, late_plugin, lateness, read_extensions
 
     results = []

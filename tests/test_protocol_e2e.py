@@ -164,6 +164,43 @@ def test_worker_command_keeps_the_current_folder_off_sys_path(tmp_path):
     assert (tmp_path / "shadowed").exists()
 
 
+JUDGE_SIDE_WORK = """
+import nbformat
+from coursekit.instructor.execute import judge
+from coursekit.instructor.execute.wire import Decoder
+from coursekit.instructor.intake.notebook import NotebookSpec
+from coursekit.instructor.score.scoring import score_notebook
+from coursekit.grading import seeds
+nb = nbformat.v4.new_notebook()
+cell = nbformat.v4.new_code_cell("assert False, 'softmax is wrong'")
+cell.metadata["nbgrader"] = {"grade_id": "t", "grade": True, "solution": False, "locked": True, "points": 1,
+                             "schema_version": 3}
+cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="softmax is wrong", traceback=[])]
+nb.cells.append(cell)
+spec = NotebookSpec(name="nb", order=["t"], cells={}, points={"t": 1.0}, solutions=[], units=[])
+assert score_notebook(nb, spec, {"ignore_pattern": "Warning"})["grades"]["t"]["score"] == 0
+judge.loaded_names("%time x = softmax(z)")
+seeds.fresh_rng("softmax", announce=False)
+"""
+
+
+def test_a_worker_preloads_what_each_judge_needs():
+    """Each judge is forked from its worker, so whatever a judge imports is paid once per submission
+    (nbgrader.preprocessors alone: 0.7 s of CPU). After the worker's ``preload()``, the judge side of
+    grading -- scoring by nbgrader's preprocessors, reading cells, seeds -- imports nothing."""
+    cmd = worker_command(0)
+    probe = cmd[:-1] + [cmd[-1].replace(
+        "from coursekit.instructor.execute.workers import worker_main\nworker_main(0)\n",
+        "from coursekit.instructor.execute.workers import preload\npreload()\n"
+        "before = set(sys.modules)\n" + JUDGE_SIDE_WORK
+        + "import json\nprint(json.dumps(sorted(set(sys.modules) - before - {'json'})))\n")]
+    assert probe[-1] != cmd[-1]
+    out = subprocess.run(probe, cwd="/", capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    imported = [m for m in json.loads(out.stdout.splitlines()[-1]) if not m.startswith("encodings.")]
+    assert not imported, f"each judge would import these again: {imported}"
+
+
 def test_judge_drops_course_paths(tmp_path):
     course = tmp_path / "course"
     (course / "sub").mkdir(parents=True)

@@ -32,7 +32,7 @@ import sys
 import time
 import traceback
 
-__all__ = ["WorkerPool", "FrameBuffer", "MAX_RESULT", "worker_command", "trusted_sys_path"]
+__all__ = ["WorkerPool", "FrameBuffer", "MAX_RESULT", "worker_command", "trusted_sys_path", "preload"]
 
 MAX_RESULT = 256 << 20          # bytes of one judge's result (its notebooks with outputs within budget)
 _LEN = struct.Struct(">Q")
@@ -198,16 +198,16 @@ def run_task(task: dict) -> dict:
     return {"student": task["student"], "assignment": task["assignment"], "status": "error", "error": failed}
 
 
-def worker_main(slot: int) -> None:
-    """Read tasks (JSON lines) on stdin, write results (JSON lines) on stdout."""
-    _die_with_parent()
+def preload() -> None:
+    """Import, once per worker, everything a judge uses: every judge is forked with it loaded, so
+    nothing here is paid per submission (tests/test_protocol_e2e.py checks a judge imports nothing)."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    # import once here; every judge is forked with these already loaded
     import numpy  # noqa: F401
     import nbformat  # noqa: F401
     import nbgrader.utils  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401  (scoring's LimitOutput, IgnorePattern: 0.7 s of nbconvert)
     import IPython.core.interactiveshell  # noqa: F401
     import matplotlib
     matplotlib.use("Agg")
@@ -216,12 +216,19 @@ def worker_main(slot: int) -> None:
     from coursekit.instructor.execute import proxy  # noqa: F401
     from coursekit.instructor.execute import capture  # noqa: F401
     from coursekit.instructor.intake import notebook as intake  # noqa: F401
+    from coursekit.instructor.score import scoring  # noqa: F401
     import coursekit.gradcheck  # noqa: F401
     import coursekit.grading  # noqa: F401
     import IPython.core.inputtransformer2  # noqa: F401
     # IPython imports most of itself lazily, when a first shell is made: make one here (each judge
     # makes its own per notebook, in a fresh namespace), so no judge pays that second again
     capture.make_shell(lambda: capture.Collector(1), matplotlib_magic=False)
+
+
+def worker_main(slot: int) -> None:
+    """Read tasks (JSON lines) on stdin, write results (JSON lines) on stdout."""
+    _die_with_parent()
+    preload()
 
     out = sys.stdout.buffer
     sys.stdout = sys.stderr

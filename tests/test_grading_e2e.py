@@ -9,6 +9,11 @@ One course holds every assignment; one ``coursekit grade --all`` (one process, o
 workers) grades all of them, and plain ``nbgrader autograde`` grades the honest submissions of
 two assignments in a copy of the course at the same time. The tests then read the results, one
 per assignment.
+
+Solved and blank work of every assignment goes through the same sandbox, judge and workers in
+that run's preflight (the reference and the blank release, graded before any student), whose
+verdict the tests read from the run's output: full marks and 0. Students with solved, blank and
+half-done work are graded only where plain nbgrader grades the same work beside them.
 """
 import html
 import re
@@ -20,9 +25,10 @@ from coursekit.instructor.course import Course
 from coursekit.instructor.store.results import read_results
 from coursekit.instructor.intake.submissions import build_submission
 
-from .conftest import make_course, run_coursekit
+from .conftest import ROOT, make_course, run_coursekit
 from .inprocess import coursekit_here
 from .mutants import catalogues
+from .points import Points, release_points
 
 pytestmark = pytest.mark.slow
 
@@ -50,11 +56,15 @@ def _feedback_text(course, student, assignment):
     return html.unescape(re.sub(r"<[^>]+>", " ", pages[0].read_text()))
 
 
-def _build(course: Course, assignment: str, half: bool) -> None:
+def _build(course: Course, assignment: str) -> None:
     build_submission(course, assignment, "solved", solve="all")
     build_submission(course, assignment, "blank", solve=None)
-    if half:
-        build_submission(course, assignment, "half", solve=HALF_DONE[assignment])
+    build_submission(course, assignment, "half", solve=HALF_DONE[assignment])
+
+
+def _points(assignment: str) -> Points:
+    (nb,) = sorted((ROOT / "assignments" / assignment).glob("*.ipynb"))
+    return release_points(assignment, nb.stem)
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +75,12 @@ def graded(tmp_path_factory):
     course, plain = Course(root), Course(plain_root)
     mutants = {a: sample(CATALOGUES[a]) for a in sorted(CATALOGUES)}
     for a, ms in mutants.items():
-        _build(course, a, a in HALF_DONE)
+        if a in HALF_DONE:
+            _build(course, a)
         for m in ms:
             build_submission(course, a, m.name, solve="all", replace={m.unit: m.code})
     for a in HALF_DONE:
-        _build(plain, a, True)
+        _build(plain, a)
 
     # plain nbgrader (two processes, every assignment of the copy) while coursekit grades
     plain_error = []
@@ -99,16 +110,24 @@ def graded(tmp_path_factory):
 @pytest.mark.parametrize("assignment", sorted(CATALOGUES))
 def test_grade_solved_blank_and_a_mutant(graded, assignment):
     root, mutants, results = graded["root"], graded["mutants"][assignment], graded["results"][assignment]
-    n = 2 + len(mutants) + (assignment in HALF_DONE)
+    honest = set(HONEST) if assignment in HALF_DONE else set()
+    n = len(mutants) + len(honest)
     assert re.search(rf"^graded {n} submission\(s\) of {assignment} ", graded["out"], re.M), graded["out"]
-    assert set(results) == {"solved", "blank", *(m.name for m in mutants)} | ({"half"} if assignment in HALF_DONE else set())
-    solved, blank = results["solved"], results["blank"]
-    assert solved.max_score > 0
-    # test cells (test_<unit>...) are autograded; written answers (manually graded) wait for a person
-    tests = {gid: v for gid, v in solved.tests.items() if gid.startswith("test_")}
-    assert sum(got for got, _ in tests.values()) == sum(out_of for _, out_of in tests.values()), tests
-    assert solved.score == sum(out_of for _, out_of in tests.values()), solved.tests
-    assert blank.score == 0, blank.tests
+    assert set(results) == {*(m.name for m in mutants)} | honest
+    # the reference (solved) scored every autograded point and the blank release 0, in this run's
+    # preflight or in one with the same fingerprint (solutions, release, coursekit, limits, sandbox)
+    full = _points(assignment).autograded
+    pre = re.search(rf"^preflight {assignment}: .*?reference ([\d.]+)/([\d.]+), blank release ([\d.]+)/([\d.]+)",
+                    graded["out"], re.M)
+    assert pre, graded["out"]
+    assert [float(x) for x in pre.groups()] == [full, full, 0.0, full], pre.group(0)
+    if honest:
+        solved, blank = results["solved"], results["blank"]
+        # test cells (test_<unit>...) are autograded; written answers (manually graded) wait for a person
+        tests = {gid: v for gid, v in solved.tests.items() if gid.startswith("test_")}
+        assert sum(got for got, _ in tests.values()) == sum(out_of for _, out_of in tests.values()) == full, tests
+        assert solved.score == full, solved.tests
+        assert blank.score == 0, blank.tests
 
     assert f"wrote {n} feedback page(s)" in graded["feedback"][assignment], graded["feedback"][assignment]
     seeds_shown = 0

@@ -261,7 +261,6 @@ def zygote_main(fd: int) -> None:
     from coursekit.instructor.execute import sandbox  # noqa: F401 - the launcher's code
 
     _warm_shell()
-    _warm_figures()
     sock = socket.socket(fileno=fd)
     sock.sendall(b"ready")
     children: dict[int, tuple[int, int]] = {}          # launcher pid -> (status fd, lifeline fd)
@@ -313,29 +312,6 @@ def _warm_shell() -> None:
         else:
             os.environ["IPYTHONDIR"] = old
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _warm_figures() -> None:
-    """Draw and render one small figure the way the inline backend shows one (ticks, labels, a
-    legend, an image, a tight bounding box), then close it: the fonts, text layout and PNG writer a
-    first figure sets up are then ready in every kernel forked from here (about 0.1 s of CPU per
-    kernel; a notebook with figures pays it at its first one). Nothing of it stays open: pyplot
-    numbers a kernel's first figure 1, as in a fresh process."""
-    try:
-        import matplotlib.pyplot as plt
-        import numpy as np
-        from IPython.core.pylabtools import print_figure
-
-        fig, (ax, ax_image) = plt.subplots(1, 2, figsize=(4, 2))
-        ax.plot([0.0, 1.0], [0.0, 1.0], "o-", label="line")
-        ax.set(title="title", xlabel="x", ylabel="y")
-        ax.legend()
-        ax_image.imshow(np.eye(3), cmap="gray_r")
-        fig.tight_layout()
-        print_figure(fig, "png", bbox_inches="tight")
-        plt.close("all")
-    except Exception:  # noqa: BLE001 - only a warm-up
-        pass
 
 
 def _readable_data(fd: int) -> bool:

@@ -167,7 +167,6 @@ def test_worker_command_keeps_the_current_folder_off_sys_path(tmp_path):
 JUDGE_SIDE_WORK = """
 import nbformat
 from coursekit.instructor.execute import judge
-from coursekit.instructor.execute.wire import Decoder
 from coursekit.instructor.intake.notebook import NotebookSpec
 from coursekit.instructor.score.scoring import score_notebook
 from coursekit.grading import seeds

@@ -25,10 +25,11 @@ from coursekit.instructor.course import Course
 from coursekit.instructor.store.results import read_results
 from coursekit.instructor.intake.submissions import build_submission
 
-from .conftest import ROOT, make_course, run_coursekit
+from .conftest import make_course, run_coursekit
+from .harness import notebook_path
 from .inprocess import coursekit_here
 from .mutants import catalogues
-from .points import Points, release_points
+from .points import release_points
 
 pytestmark = pytest.mark.slow
 
@@ -60,11 +61,6 @@ def _build(course: Course, assignment: str) -> None:
     build_submission(course, assignment, "solved", solve="all")
     build_submission(course, assignment, "blank", solve=None)
     build_submission(course, assignment, "half", solve=HALF_DONE[assignment])
-
-
-def _points(assignment: str) -> Points:
-    (nb,) = sorted((ROOT / "assignments" / assignment).glob("*.ipynb"))
-    return release_points(assignment, nb.stem)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +112,7 @@ def test_grade_solved_blank_and_a_mutant(graded, assignment):
     assert set(results) == {*(m.name for m in mutants)} | honest
     # the reference (solved) scored every autograded point and the blank release 0, in this run's
     # preflight or in one with the same fingerprint (solutions, release, coursekit, limits, sandbox)
-    full = _points(assignment).autograded
+    full = release_points(assignment, notebook_path(assignment).stem).autograded
     pre = re.search(rf"^preflight {assignment}: .*?reference ([\d.]+)/([\d.]+), blank release ([\d.]+)/([\d.]+)",
                     graded["out"], re.M)
     assert pre, graded["out"]
